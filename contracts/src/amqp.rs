@@ -1,0 +1,192 @@
+//! The AMQP 0-9-1 mapping of events, as plain data (the broker crate turns it into lapin types).
+//!
+//! Outgoing: structured content mode, the Knative / CloudEvents-SDK RabbitMQ convention of `ce-*`
+//! headers so that foreign consumers can route without parsing; never an `x-` header. Incoming:
+//! structured mode, or binary mode with `ce-`, `ce_`, `cloudEvents_` or `cloudEvents:` headers.
+
+use std::collections::BTreeMap;
+
+use cloudevents::{EventBuilder, EventBuilderV10};
+
+use crate::event::{DecodeError, EventType, OrgEvent, RoutingKey};
+use crate::kommune::Kommune;
+
+/// The durable topic exchange every event is published to.
+pub const EXCHANGE: &str = "org.events";
+/// AMQP `content_type` of a structured-mode event.
+pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+/// AMQP `app_id` of events published by the hub.
+pub const APP_ID: &str = "orghub-writer";
+/// Persistent delivery.
+pub const DELIVERY_MODE_PERSISTENT: u8 = 2;
+
+/// An event ready to publish: routing key, body and properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmqpMessage {
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub delivery_mode: u8,
+    pub message_id: String,
+    /// The AMQP `type` property: the CloudEvent type.
+    pub message_type: String,
+    /// Seconds since the Unix epoch.
+    pub timestamp: u64,
+    pub app_id: &'static str,
+    /// `ce-*` headers, all string-valued.
+    pub headers: BTreeMap<String, String>,
+}
+
+impl AmqpMessage {
+    /// Builds the message from a stored structured-mode CloudEvent body without decoding its data.
+    pub fn from_structured_body(body: Vec<u8>) -> Result<Self, DecodeError> {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            id: String,
+            #[serde(rename = "type")]
+            ty: String,
+            source: String,
+            specversion: String,
+            subject: Option<String>,
+            time: Option<chrono::DateTime<chrono::Utc>>,
+            kommune: Option<String>,
+            entityversion: Option<serde_json::Value>,
+            sequence: Option<String>,
+            traceparent: Option<String>,
+        }
+        let env: Envelope =
+            serde_json::from_slice(&body).map_err(|e| DecodeError::NotCloudEvent(e.to_string()))?;
+        let ty = EventType::parse(&env.ty)?;
+        let kommune = env
+            .kommune
+            .as_deref()
+            .and_then(|k| Kommune::parse(k).ok())
+            .ok_or(DecodeError::BadAttribute {
+                name: "kommune",
+                detail: "is missing or not a kommunekode".into(),
+            })?;
+        let routing_key = RoutingKey {
+            kommune,
+            kind: ty.kind,
+            action: ty.action,
+        };
+        let mut headers = BTreeMap::new();
+        let mut put = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                headers.insert(format!("ce-{name}"), v);
+            }
+        };
+        put("id", Some(env.id.clone()));
+        put("type", Some(env.ty.clone()));
+        put("source", Some(env.source));
+        put("specversion", Some(env.specversion));
+        put("subject", env.subject);
+        put("kommune", Some(kommune.to_string()));
+        put(
+            "entityversion",
+            env.entityversion.map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }),
+        );
+        put("sequence", env.sequence);
+        put("traceparent", env.traceparent);
+        Ok(AmqpMessage {
+            routing_key: routing_key.to_string(),
+            content_type: CONTENT_TYPE,
+            delivery_mode: DELIVERY_MODE_PERSISTENT,
+            message_id: env.id,
+            message_type: env.ty,
+            timestamp: env
+                .time
+                .map_or(0, |t| u64::try_from(t.timestamp()).unwrap_or(0)),
+            app_id: APP_ID,
+            headers,
+            body,
+        })
+    }
+}
+
+impl OrgEvent {
+    /// The AMQP message for this event (structured mode).
+    pub fn to_amqp(&self) -> AmqpMessage {
+        let body = serde_json::to_vec(&self.to_cloudevent()).unwrap_or_default();
+        AmqpMessage::from_structured_body(body)
+            .expect("an OrgEvent always serialises to a well-formed envelope")
+    }
+}
+
+/// A received message, reduced to what decoding needs. Header values are given as strings
+/// (the broker crate renders numbers in decimal).
+#[derive(Debug, Clone, Copy)]
+pub struct IncomingMessage<'a> {
+    pub body: &'a [u8],
+    pub content_type: Option<&'a str>,
+    pub headers: &'a BTreeMap<String, String>,
+}
+
+const BINARY_PREFIXES: [&str; 4] = ["ce-", "ce_", "cloudEvents_", "cloudEvents:"];
+
+fn binary_attributes(headers: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            BINARY_PREFIXES
+                .iter()
+                .find_map(|p| k.strip_prefix(p))
+                .map(|name| (name.to_ascii_lowercase(), v.clone()))
+        })
+        .collect()
+}
+
+/// Decodes a delivery into a typed event, precise about what is wrong.
+pub fn decode(msg: IncomingMessage<'_>) -> Result<OrgEvent, DecodeError> {
+    let structured = msg
+        .content_type
+        .is_some_and(|ct| ct.starts_with("application/cloudevents"));
+    let attrs = binary_attributes(msg.headers);
+    if structured || !attrs.contains_key("specversion") {
+        return OrgEvent::from_json_bytes(msg.body);
+    }
+    let event = binary_to_cloudevent(msg, attrs)?;
+    OrgEvent::from_cloudevent(&event)
+}
+
+fn binary_to_cloudevent(
+    msg: IncomingMessage<'_>,
+    mut attrs: BTreeMap<String, String>,
+) -> Result<cloudevents::Event, DecodeError> {
+    let specversion = attrs.remove("specversion").unwrap_or_default();
+    if specversion != "1.0" {
+        return Err(DecodeError::NotCloudEvent(format!(
+            "binary-mode specversion {specversion:?} is not 1.0"
+        )));
+    }
+    let missing =
+        |name: &str| DecodeError::NotCloudEvent(format!("binary-mode header {name} is missing"));
+    let mut builder = EventBuilderV10::new()
+        .id(attrs.remove("id").ok_or_else(|| missing("ce-id"))?)
+        .source(attrs.remove("source").ok_or_else(|| missing("ce-source"))?)
+        .ty(attrs.remove("type").ok_or_else(|| missing("ce-type"))?);
+    if let Some(subject) = attrs.remove("subject") {
+        builder = builder.subject(subject);
+    }
+    if let Some(time) = attrs.remove("time") {
+        builder = builder.time(time);
+    }
+    let _ = attrs.remove("datacontenttype");
+    let dataschema = attrs.remove("dataschema");
+    for (name, value) in attrs {
+        builder = builder.extension(&name, value);
+    }
+    let content_type = msg.content_type.unwrap_or("application/json").to_owned();
+    let data: serde_json::Value =
+        serde_json::from_slice(msg.body).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+    builder = match dataschema {
+        Some(schema) => builder.data_with_schema(content_type, schema, data),
+        None => builder.data(content_type, data),
+    };
+    builder
+        .build()
+        .map_err(|e| DecodeError::NotCloudEvent(e.to_string()))
+}

@@ -1,0 +1,222 @@
+//! Deterministic example events, one per kind and action: the source of `contracts/examples/`
+//! and a ready fixture for other crates' tests.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use uuid::Uuid;
+
+use crate::document::{DocumentHead, EntityDocument};
+use crate::entity::{
+    Address, AddressType, Attrs, Engagement, ItAccount, Kle, KleAspect, Manager, Owner, OwnerKind,
+    Person, Unit, Visibility,
+};
+use crate::event::{EventType, OrgEvent};
+use crate::kind::{Action, EntityKind};
+use crate::kommune::Kommune;
+use crate::validity::{Timeline, Validity};
+use crate::values::{KleNumber, Label, Name, UserKey};
+
+/// Aarhus, the examples' municipality.
+pub fn kommune() -> Kommune {
+    Kommune::from_code(751).expect("751 is Aarhus")
+}
+
+fn uuid(n: u128) -> Uuid {
+    Uuid::from_u128(0x5f1c_0000_0000_4000_8000_0000_0000_0000 | n)
+}
+
+/// The example entities' UUIDs, fixed so examples reference each other.
+pub fn entity_uuid(kind: EntityKind) -> Uuid {
+    uuid(EntityKind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u128 + 1)
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("valid example date")
+}
+
+fn name(s: &str) -> Name {
+    Name::parse(s).expect("valid example name")
+}
+
+fn label(s: &str) -> Label {
+    Label::parse(s).expect("valid example label")
+}
+
+fn key(s: &str) -> UserKey {
+    UserKey::parse(s).expect("valid example user key")
+}
+
+/// The first state and the changed state of each kind's example entity.
+fn states(kind: EntityKind) -> (Attrs, Attrs) {
+    let unit = entity_uuid(EntityKind::Unit);
+    let person = entity_uuid(EntityKind::Person);
+    match kind {
+        EntityKind::Unit => {
+            let a = Unit {
+                name: name("Børn og Unge"),
+                user_key: Some(key("BU")),
+                unit_type: Some(label("Forvaltning")),
+                parent: Some(uuid(0x100)),
+            };
+            let b = Unit {
+                name: name("Børn, Unge og Familier"),
+                ..a.clone()
+            };
+            (Attrs::Unit(a), Attrs::Unit(b))
+        }
+        EntityKind::Person => {
+            let a = Person {
+                given_name: name("Mette"),
+                surname: name("Kristensen"),
+                user_key: Some(key("mekr")),
+                cpr: None,
+            };
+            let b = Person {
+                surname: name("Kristensen Holm"),
+                ..a.clone()
+            };
+            (Attrs::Person(a), Attrs::Person(b))
+        }
+        EntityKind::Engagement => {
+            let a = Engagement {
+                person,
+                unit,
+                job_title: Some(label("Pædagog")),
+                engagement_type: Some(label("Månedslønnet, fuldtid")),
+                primary: true,
+                user_key: Some(key("12345-1")),
+            };
+            let b = Engagement {
+                job_title: Some(label("Pædagogisk leder")),
+                ..a.clone()
+            };
+            (Attrs::Engagement(a), Attrs::Engagement(b))
+        }
+        EntityKind::Manager => {
+            let a = Manager {
+                unit,
+                person: None,
+                manager_type: Some(label("Direktør")),
+                manager_level: Some(label("Niveau 1")),
+                responsibilities: vec![label("Personale"), label("Budget")],
+            };
+            let b = Manager {
+                person: Some(person),
+                ..a.clone()
+            };
+            (Attrs::Manager(a), Attrs::Manager(b))
+        }
+        EntityKind::Address => {
+            let a = Address {
+                owner: Owner {
+                    kind: OwnerKind::Person,
+                    uuid: person,
+                },
+                address_type: AddressType::Email,
+                value: "mekr@aarhus.dk".into(),
+                visibility: Visibility::Internal,
+            };
+            let b = Address {
+                value: "mette.kristensen@aarhus.dk".into(),
+                visibility: Visibility::Public,
+                ..a.clone()
+            };
+            (Attrs::Address(a), Attrs::Address(b))
+        }
+        EntityKind::Kle => {
+            let a = Kle {
+                unit,
+                kle_number: KleNumber::parse("28.09.10").expect("valid KLE"),
+                aspects: vec![KleAspect::Ansvarlig],
+            };
+            let b = Kle {
+                aspects: vec![KleAspect::Ansvarlig, KleAspect::Udfoerende],
+                ..a.clone()
+            };
+            (Attrs::Kle(a), Attrs::Kle(b))
+        }
+        EntityKind::ItAccount => {
+            let a = ItAccount {
+                person,
+                it_system: Some(label("Active Directory")),
+                user_id: key("AZ12345"),
+                external_id: Some(label("S-1-5-21-1004336348-1177238915-682003330-512")),
+            };
+            let b = ItAccount {
+                it_system: Some(label("Active Directory")),
+                user_id: key("mekr"),
+                ..a.clone()
+            };
+            (Attrs::ItAccount(a), Attrs::ItAccount(b))
+        }
+    }
+}
+
+fn at(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, day, hour, 15, 0)
+        .single()
+        .expect("valid example time")
+}
+
+/// The example event of one kind and action: version 1 created, 2 updated (a change from
+/// 1 April), 3 terminated (at 1 September), 4 deleted.
+pub fn event(ty: EventType) -> OrgEvent {
+    let (first, second) = states(ty.kind);
+    let start = Validity::open(date(2024, 1, 1));
+    let change = date(2026, 4, 1);
+    let mut timeline = Timeline::new();
+    timeline.put(start, first);
+    let version: u64 = match ty.action {
+        Action::Created => 1,
+        Action::Updated => 2,
+        Action::Terminated => 3,
+        Action::Deleted => 4,
+    };
+    if version >= 2 {
+        timeline.put(Validity::open(change), second);
+    }
+    if version >= 3 {
+        timeline.terminate(date(2026, 9, 1));
+    }
+    let kind_index = EntityKind::ALL
+        .iter()
+        .position(|k| *k == ty.kind)
+        .unwrap_or(0) as u64;
+    let registered_at = at(2 + kind_index as u32, 7 + version as u32);
+    let head = DocumentHead {
+        uuid: entity_uuid(ty.kind),
+        kind: ty.kind,
+        kommune: kommune(),
+        version,
+        registered_at,
+    };
+    let data = EntityDocument::new(
+        head,
+        ty.action == Action::Deleted,
+        timeline,
+        date(2026, 3, 2),
+    );
+    OrgEvent {
+        id: Uuid::from_u128(
+            0x019c_a000_0000_7000_8000_0000_0000_0000 | u128::from(kind_index * 16 + version),
+        ),
+        kommune: kommune(),
+        action: ty.action,
+        time: registered_at,
+        entity_version: version,
+        sequence: 1000 + kind_index * 10 + version,
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        data,
+    }
+}
+
+/// The file name of an example in `contracts/examples/`: `<kind>.<action>.json`.
+pub fn file_name(ty: EventType) -> String {
+    format!("{}.{}.json", ty.kind, ty.action)
+}
+
+/// The committed text of an example: pretty structured-mode JSON with a final newline.
+pub fn render(ty: EventType) -> String {
+    let mut text = serde_json::to_string_pretty(&event(ty).to_json()).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,32 @@
+//! orghub's public contract, with no I/O: the single place where JSON field names are spelled.
+//!
+//! Layout:
+//! - [`kommune`]: the 98 municipalities and the `Kommune` code type.
+//! - [`values`]: validated attribute values (names, CPR, KLE numbers, contact checks).
+//! - [`kind`]: the seven entity kinds and the event actions.
+//! - [`entity`]: each kind's attributes, client-input parsing with JSON-pointer errors, references.
+//! - [`validity`]: valid-time intervals and the timeline algebra (put, clear, merge, covers).
+//! - [`document`]: the entity document returned by the API and carried in events.
+//! - [`event`]: event types, routing keys, the typed event and its CloudEvents form.
+//! - [`amqp`]: the AMQP mapping of events, both ways.
+//! - [`schema`]: JSON Schemas of each kind's event data, generated from these types.
+//! - [`examples`]: deterministic example events, the source of `contracts/examples/`.
+
+pub mod amqp;
+pub mod document;
+pub mod entity;
+pub mod event;
+pub mod examples;
+pub mod kind;
+pub mod kommune;
+pub mod schema;
+pub mod validity;
+pub mod values;
+
+pub use amqp::{AmqpMessage, IncomingMessage, decode};
+pub use document::{DocumentHead, EntityDocument};
+pub use entity::{Attributes, Attrs, FieldError, Reference, parse_state};
+pub use event::{DecodeError, EventType, OrgEvent, RoutingKey};
+pub use kind::{Action, EntityKind};
+pub use kommune::{Kommune, KommuneError};
+pub use validity::{Segment, Timeline, Validity};
