@@ -1,0 +1,128 @@
+//! Connecting to RabbitMQ and declaring the topology every orghub process shares.
+//!
+//! Connections are made *without* lapin's automatic recovery. A lost connection surfaces as an
+//! error (`PublishError::ConnectionLost`, a consumer stream ending with an error) and the owner —
+//! the relay, the subscriber runtime — opens a new connection and starts over from its durable
+//! state (the event log, the broker's requeued deliveries). That keeps "what was confirmed" simple
+//! to reason about: a confirm either arrived on the channel that published, or the message is
+//! published again. lapin 4's recovery also replays topology and confirm mode behind the caller's
+//! back, and is known not to come back after some broker restarts (amqp-rs/lapin#450).
+
+use std::time::Duration;
+
+use lapin::options::ExchangeDeclareOptions;
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use orghub_contracts::amqp::EXCHANGE;
+use tracing::instrument;
+
+/// How long [`connect`] waits for TCP, TLS and the AMQP handshake together. The operating
+/// system's own TCP timeout can be minutes, far too long for a readiness check or a reconnect
+/// loop.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What went wrong talking AMQP. Both are worth retrying later except when the cause is
+/// configuration (wrong credentials or vhost), which the message makes plain.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("cannot connect to RabbitMQ at {url}: {source}")]
+    Connect {
+        /// The URL with its password replaced by `***`.
+        url: String,
+        source: lapin::Error,
+    },
+    #[error("AMQP: {0}")]
+    Amqp(#[from] lapin::Error),
+}
+
+/// Opens a connection on the current tokio runtime. `connection_name` is sent as the
+/// `connection_name` client property, so the management UI and `orghubctl` show who is who.
+///
+/// Fails after [`CONNECT_TIMEOUT`] at most.
+#[instrument(skip_all, fields(url = %redact_url(url), connection_name))]
+pub async fn connect(url: &str, connection_name: &str) -> Result<Connection, BrokerError> {
+    let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
+    let connecting = Connection::connect(url, properties);
+    let result = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no AMQP handshake within {CONNECT_TIMEOUT:?}"),
+        ))),
+    };
+    let connection = result.map_err(|source| BrokerError::Connect {
+        url: redact_url(url),
+        source,
+    })?;
+    tracing::debug!("connected to RabbitMQ");
+    Ok(connection)
+}
+
+/// Declares the durable topic exchange [`EXCHANGE`] (`org.events`). Idempotent.
+pub async fn declare_events_exchange(channel: &Channel) -> Result<(), BrokerError> {
+    channel
+        .exchange_declare(
+            EXCHANGE.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The URL with the password of its userinfo replaced by `***`, fit for logs and error messages.
+/// Works for `amqp`, `amqps` and `http(s)` URLs alike; a URL without a password is returned as is.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..scheme_end],
+        &userinfo[..colon],
+        &url[scheme_end + at..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_the_password_and_keeps_the_rest() {
+        assert_eq!(
+            redact_url("amqp://guest:s3cr%40t@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact_url("http://guest:guest@localhost:15672"),
+            "http://guest:***@localhost:15672"
+        );
+    }
+
+    #[test]
+    fn redaction_leaves_urls_without_a_password_alone() {
+        for url in [
+            "amqp://127.0.0.1:5672/%2f",
+            "amqp://guest@127.0.0.1/%2f",
+            "not a url",
+            "amqp://host/path@with:colon",
+        ] {
+            assert_eq!(redact_url(url), url);
+        }
+    }
+}

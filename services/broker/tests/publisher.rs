@@ -1,0 +1,298 @@
+//! The publisher against a real RabbitMQ, one fresh vhost per test.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Vhost, eventually};
+use orghub_broker::lapin::message::Delivery;
+use orghub_broker::lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use orghub_broker::lapin::types::{AMQPValue, FieldTable};
+use orghub_broker::lapin::{Channel, Connection};
+use orghub_broker::{Delivered, PublishError, Publisher, connect, decode_delivery};
+use orghub_contracts::amqp::EXCHANGE;
+use orghub_contracts::{Action, AmqpMessage, EntityKind, EventType, OrgEvent, examples};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn example(kind: EntityKind, action: Action) -> OrgEvent {
+    examples::event(EventType { kind, action })
+}
+
+/// An exclusive server-named queue bound to `org.events` with `binding`, on its own channel.
+async fn bound_queue(conn: &Connection, binding: &str) -> (Channel, String) {
+    let channel = conn.create_channel().await.expect("open a channel");
+    orghub_broker::declare_events_exchange(&channel)
+        .await
+        .expect("declare org.events");
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("declare the queue");
+    let name = queue.name().to_string();
+    channel
+        .queue_bind(
+            name.as_str().into(),
+            EXCHANGE.into(),
+            binding.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind the queue");
+    (channel, name)
+}
+
+async fn get_one(channel: &Channel, queue: &str) -> Delivery {
+    eventually(DEADLINE, "a message on the probe queue", || async {
+        channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic.get")
+            .map(|m| m.delivery)
+    })
+    .await
+}
+
+async fn depth(channel: &Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("passive queue.declare")
+        .message_count()
+}
+
+#[tokio::test]
+async fn publishing_with_no_queue_bound_is_unroutable_not_an_error() {
+    let vhost = Vhost::create().await;
+    let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+
+    let message = example(EntityKind::Unit, Action::Created).to_amqp();
+    assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
+    assert!(publisher.is_connected());
+
+    vhost.delete().await;
+}
+
+#[tokio::test]
+async fn a_publisher_outlives_the_connection_handle_it_was_made_from() {
+    let vhost = Vhost::create().await;
+    let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    // The channel keeps the connection open; callers may keep only the publisher.
+    drop(conn);
+
+    let message = example(EntityKind::Person, Action::Created).to_amqp();
+    assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
+    assert!(publisher.is_connected());
+
+    vhost.delete().await;
+}
+
+#[tokio::test]
+async fn a_routed_event_arrives_with_every_header_and_property_and_decodes_back_equal() {
+    let vhost = Vhost::create().await;
+    let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
+    let (channel, queue) = bound_queue(&conn, "org.751.#").await;
+    let publisher = Publisher::new(&conn).await.unwrap();
+
+    let event = example(EntityKind::Engagement, Action::Updated);
+    let message = event.to_amqp();
+    assert_eq!(publisher.publish(&message).await, Ok(Delivered::Routed));
+
+    let delivery = get_one(&channel, &queue).await;
+    assert_eq!(delivery.routing_key.as_str(), "org.751.engagement.updated");
+    let props = &delivery.properties;
+    let text = |v: &Option<orghub_broker::lapin::types::ShortString>| {
+        v.as_ref().map(|s| s.as_str().to_owned())
+    };
+    assert_eq!(
+        text(props.content_type()).as_deref(),
+        Some("application/cloudevents+json")
+    );
+    assert_eq!(*props.delivery_mode(), Some(2));
+    assert_eq!(text(props.message_id()), Some(event.id.to_string()));
+    assert_eq!(
+        text(props.kind()).as_deref(),
+        Some("dk.orghub.org.engagement.updated.v1")
+    );
+    assert_eq!(text(props.app_id()).as_deref(), Some("orghub-writer"));
+    assert_eq!(
+        *props.timestamp(),
+        Some(u64::try_from(event.time.timestamp()).unwrap())
+    );
+
+    let headers = props.headers().as_ref().unwrap().inner();
+    for name in [
+        "ce-id",
+        "ce-type",
+        "ce-source",
+        "ce-subject",
+        "ce-specversion",
+        "ce-kommune",
+        "ce-entityversion",
+        "ce-sequence",
+    ] {
+        let sent = &message.headers[name];
+        match headers.get(name) {
+            Some(AMQPValue::LongString(got)) => assert_eq!(&got.to_string(), sent, "{name}"),
+            other => panic!("header {name}: expected long string {sent:?}, got {other:?}"),
+        }
+    }
+    assert!(
+        headers.keys().all(|k| !k.as_str().starts_with("x-")),
+        "no x- headers: {headers:?}"
+    );
+    assert_eq!(decode_delivery(&delivery), Ok(event));
+
+    vhost.delete().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_500_is_confirmed_in_order_and_queued_in_order() {
+    let vhost = Vhost::create().await;
+    let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
+    let (channel, queue) = bound_queue(&conn, "org.751.#").await;
+    let publisher = Publisher::new(&conn).await.unwrap();
+
+    let template = example(EntityKind::Person, Action::Updated);
+    let messages: Vec<AmqpMessage> = (1..=500u64)
+        .map(|sequence| {
+            let mut event = template.clone();
+            event.id = uuid::Uuid::now_v7();
+            event.sequence = sequence;
+            event.to_amqp()
+        })
+        .collect();
+
+    let results = publisher.publish_batch(&messages).await;
+    assert_eq!(results.len(), 500);
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result, &Ok(Delivered::Routed), "message {i}");
+    }
+    // A confirm means the queue has it, so the count is exact at once.
+    assert_eq!(depth(&channel, &queue).await, 500);
+
+    let mut sequences = Vec::with_capacity(500);
+    for _ in 0..500 {
+        let delivery = get_one(&channel, &queue).await;
+        sequences.push(decode_delivery(&delivery).unwrap().sequence);
+    }
+    assert_eq!(sequences, (1..=500).collect::<Vec<_>>());
+
+    vhost.delete().await;
+}
+
+#[tokio::test]
+async fn a_message_a_full_queue_refuses_is_nacked() {
+    let vhost = Vhost::create().await;
+    let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    orghub_broker::declare_events_exchange(&channel)
+        .await
+        .unwrap();
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(0));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    channel
+        .queue_declare("full".into(), QueueDeclareOptions::default(), args)
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            "full".into(),
+            EXCHANGE.into(),
+            "org.751.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+
+    let refused = example(EntityKind::Unit, Action::Created).to_amqp();
+    let mut elsewhere = example(EntityKind::Unit, Action::Created);
+    elsewhere.kommune = orghub_contracts::Kommune::from_code(101).unwrap();
+    let results = publisher
+        .publish_batch(&[refused.clone(), elsewhere.to_amqp(), refused])
+        .await;
+    assert_eq!(
+        results,
+        vec![
+            Err(PublishError::Nacked),
+            Ok(Delivered::Unroutable),
+            Err(PublishError::Nacked)
+        ]
+    );
+    assert!(publisher.is_connected());
+
+    vhost.delete().await;
+}
+
+#[tokio::test]
+async fn a_connection_closed_by_the_broker_makes_the_publisher_report_connection_lost() {
+    let vhost = Vhost::create().await;
+    let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
+    let publisher = Publisher::new(&conn).await.unwrap();
+    let message = example(EntityKind::Kle, Action::Created).to_amqp();
+    assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
+
+    // The management API lists a connection only after its next stats collection (up to 5 s).
+    eventually(
+        Duration::from_secs(20),
+        "the management API to close the connection",
+        || async {
+            let closed = vhost.mgmt.close_connections(&vhost.name).await.unwrap();
+            (closed > 0).then_some(())
+        },
+    )
+    .await;
+
+    // The close reaches the client asynchronously; a publish racing it may still be confirmed,
+    // but one soon fails, and none may hang.
+    let error = eventually(DEADLINE, "a publish to fail", || async {
+        let outcome = tokio::time::timeout(DEADLINE, publisher.publish(&message))
+            .await
+            .expect("a publish on a closed connection returns instead of hanging");
+        outcome.err()
+    })
+    .await;
+    assert!(
+        matches!(error, PublishError::ConnectionLost(_)),
+        "{error:?}"
+    );
+    assert!(!publisher.is_connected());
+
+    let batch = tokio::time::timeout(
+        DEADLINE,
+        publisher.publish_batch(&[message.clone(), message]),
+    )
+    .await
+    .expect("a batch on a closed connection returns instead of hanging");
+    assert!(
+        batch
+            .iter()
+            .all(|r| matches!(r, Err(PublishError::ConnectionLost(_)))),
+        "{batch:?}"
+    );
+
+    vhost.delete().await;
+}
