@@ -1,1 +1,21 @@
-//! placeholder
+//! orghub's writer: the authoritative, bitemporal store of every municipality's organisation and
+//! the only producer of events.
+//!
+//! Layout:
+//! - [`config`]: flags and environment, parsed into types before anything binds.
+//! - [`store`]: PostgreSQL: entities, registrations, references, the event log (outbox), tokens.
+//! - [`http`]: the API of DESIGN §3: routes, auth, problem+json errors, import, snapshot.
+//! - [`relay`]: publishes committed events to RabbitMQ with confirms, one active per cluster.
+//! - [`metrics`]: the Prometheus metrics, named once.
+//! - [`app`]: wiring: `Application::build` binds, `run_until_stopped` serves until shutdown.
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod relay;
+pub mod store;
+pub mod telemetry;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,168 @@
+//! `POST /changes`: a JSON array of operations on any kinds, applied atomically, made safe to
+//! retry by an `Idempotency-Key`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use orghub_contracts::{EntityKind, FieldError, parse_state};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::auth::{Caller, Need};
+use super::entities::parse_terminate_to;
+use super::error::ApiError;
+use super::{AppState, parse_json, parse_kommune, traceparent};
+use crate::store::{Idempotent, OpResult, Operation, WriteContext};
+
+/// Parses one element of the array: `{"op": "put"|"terminate"|"delete", "kind", "uuid", ...}`.
+fn parse_operation(value: Value) -> Result<Operation, Vec<FieldError>> {
+    let err = |p: &str, d: String| vec![FieldError::new(p, d)];
+    let Value::Object(mut obj) = value else {
+        return Err(err("", "an operation must be a JSON object".into()));
+    };
+    let kind = match obj.remove("kind") {
+        Some(Value::String(k)) => EntityKind::from_word(&k)
+            .or_else(|| EntityKind::from_path(&k))
+            .ok_or_else(|| err("/kind", format!("unknown kind {k:?}")))?,
+        _ => {
+            return Err(err(
+                "/kind",
+                "is required (unit, person, engagement, ...)".into(),
+            ));
+        }
+    };
+    let uuid = match obj.remove("uuid") {
+        Some(Value::String(u)) => uuid::Uuid::parse_str(&u)
+            .map_err(|e| err("/uuid", format!("{u:?} is not a UUID: {e}")))?,
+        _ => return Err(err("/uuid", "is required".into())),
+    };
+    match obj.remove("op").as_ref().and_then(Value::as_str) {
+        Some("put") => {
+            let state = obj
+                .remove("state")
+                .ok_or_else(|| err("/state", "is required for put".into()))?;
+            let state = parse_state(kind, state).map_err(|es| {
+                es.into_iter()
+                    .map(|e| e.under("/state"))
+                    .collect::<Vec<_>>()
+            })?;
+            Ok(Operation::Put { kind, uuid, state })
+        }
+        Some("terminate") => {
+            let to = parse_terminate_to(&Value::Object(obj)).map_err(|e| match e {
+                ApiError::Validation(es) => es,
+                other => err("/to", other.to_string()),
+            })?;
+            Ok(Operation::Terminate { kind, uuid, to })
+        }
+        Some("delete") => Ok(Operation::Delete { kind, uuid }),
+        _ => Err(err("/op", "must be one of put, terminate, delete".into())),
+    }
+}
+
+fn render(results: &[OpResult]) -> (u16, Value) {
+    let items: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "kind": r.document.kind,
+                "uuid": r.document.uuid,
+                "outcome": format!("{:?}", r.outcome).to_lowercase(),
+                "changed": r.outcome.changed(),
+                "version": r.document.version,
+            })
+        })
+        .collect();
+    (200, json!({"results": items}))
+}
+
+pub async fn post_changes(
+    State(state): State<AppState>,
+    Path(kommune): Path<String>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let kommune = parse_kommune(&kommune)?;
+    caller.require(Need::Write(kommune))?;
+    let Value::Array(items) = parse_json(&body)? else {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "",
+            "the body must be a JSON array of operations",
+        )]));
+    };
+    if items.len() > 10_000 {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "",
+            "at most 10000 operations per request; use /import for more",
+        )]));
+    }
+    let mut ops = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        match parse_operation(item) {
+            Ok(op) => ops.push(op),
+            Err(es) => errors.extend(es.into_iter().map(|e| e.under(&format!("/{i}")))),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let ctx = WriteContext {
+        actor: caller.actor.clone(),
+        note: None,
+        traceparent: traceparent(&headers),
+    };
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| ApiError::BadRequest {
+            detail: "Idempotency-Key must be visible ASCII".into(),
+        })?;
+    let located =
+        |(i, e): (usize, crate::store::WriteError)| ApiError::from(e).under(&format!("/{i}/state"));
+    let (status, body, written) = match key {
+        None => {
+            let results = state
+                .store
+                .apply(kommune, ops, &ctx)
+                .await
+                .map_err(located)?;
+            let written = results.iter().filter(|r| r.outcome.changed()).count();
+            let (status, body) = render(&results);
+            (status, body, written)
+        }
+        Some(key) if key.is_empty() || key.len() > 200 => {
+            return Err(ApiError::BadRequest {
+                detail: "Idempotency-Key must be 1-200 characters".into(),
+            });
+        }
+        Some(key) => {
+            let hash = Sha256::digest(&body).to_vec();
+            match state
+                .store
+                .apply_idempotent(kommune, ops, &ctx, &key, &hash, render)
+                .await
+                .map_err(located)?
+            {
+                Idempotent::Applied {
+                    results,
+                    status,
+                    body,
+                } => (
+                    status,
+                    body,
+                    results.iter().filter(|r| r.outcome.changed()).count(),
+                ),
+                Idempotent::Replay { status, body } => (status, body, 0),
+                Idempotent::Mismatch => return Err(ApiError::IdempotencyMismatch),
+            }
+        }
+    };
+    state.metrics.events_written.inc_by(written as u64);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(body)).into_response())
+}

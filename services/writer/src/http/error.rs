@@ -1,0 +1,172 @@
+//! `ApiError`: every failure of a request as RFC 9457 problem+json, with a stable `type` per kind.
+//! Internal errors become opaque 500s and are logged once, with their cause chain.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use orghub_contracts::{EntityKind, FieldError};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::store::{StoreError, WriteError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or malformed bearer token")]
+    Unauthenticated,
+    #[error("the token lacks the scope {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    UnknownKommune(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{detail}")]
+    BadRequest { detail: String },
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("integrity rules refused the change")]
+    Integrity(Vec<FieldError>),
+    #[error("{detail}")]
+    Conflict { detail: String },
+    #[error("{kind} {uuid} is still referenced in that interval")]
+    Dependents {
+        kind: EntityKind,
+        uuid: Uuid,
+        dependents: Vec<(EntityKind, Uuid)>,
+    },
+    #[error("this Idempotency-Key was used with another request body")]
+    IdempotencyMismatch,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Unauthenticated",
+            ),
+            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            UnknownKommune(_) => (
+                StatusCode::NOT_FOUND,
+                "unknown-kommune",
+                "Unknown municipality",
+            ),
+            NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON"),
+            BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Validation failed",
+            ),
+            Integrity(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "integrity",
+                "Integrity rule broken",
+            ),
+            Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Dependents { .. } => (StatusCode::CONFLICT, "dependents", "Still referenced"),
+            IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+            ),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
+        }
+    }
+
+    /// The error with its field pointers moved below `prefix` (for batched operations).
+    pub fn under(self, prefix: &str) -> Self {
+        let move_all = |errs: Vec<FieldError>| errs.into_iter().map(|e| e.under(prefix)).collect();
+        match self {
+            ApiError::Validation(e) => ApiError::Validation(move_all(e)),
+            ApiError::Integrity(e) => ApiError::Integrity(move_all(e)),
+            other => other,
+        }
+    }
+
+    /// The problem document (without status-line concerns).
+    pub fn problem(&self) -> serde_json::Value {
+        let (status, slug, title) = self.parts();
+        let mut body = json!({
+            "type": format!("urn:orghub:problem:{slug}"),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.to_string(),
+        });
+        match self {
+            ApiError::Validation(errors) | ApiError::Integrity(errors) => {
+                body["errors"] = json!(errors);
+            }
+            ApiError::Dependents { dependents, .. } => {
+                body["dependents"] = dependents
+                    .iter()
+                    .map(|(k, u)| json!({"kind": k, "uuid": u}))
+                    .collect();
+            }
+            _ => {}
+        }
+        body
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "request failed");
+        }
+        let mut response = (self.status(), axum::Json(self.problem())).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, ApiError::Unauthenticated) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            WriteError::WrongKind { .. } | WriteError::OtherKommune { .. } => ApiError::Conflict {
+                detail: e.to_string(),
+            },
+            WriteError::Integrity(errors) => ApiError::Integrity(errors),
+            WriteError::Dependents {
+                kind,
+                uuid,
+                dependents,
+            } => ApiError::Dependents {
+                kind,
+                uuid,
+                dependents,
+            },
+            WriteError::Invalid(detail) => ApiError::Validation(vec![FieldError::new("", detail)]),
+            WriteError::Store(s) => s.into(),
+        }
+    }
+}

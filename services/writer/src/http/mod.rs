@@ -1,0 +1,174 @@
+//! The HTTP API (DESIGN §3): routes, shared state and request metrics.
+//!
+//! Every extractor that can fail on client input is ours (paths, queries and bodies are read as
+//! raw strings and parsed here), so that every client error is problem+json, never plain text.
+
+mod admin;
+pub mod auth;
+mod changes;
+mod entities;
+pub mod error;
+mod feed;
+mod import;
+pub mod openapi;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use orghub_contracts::{EntityKind, Kommune};
+
+use crate::metrics::{HttpLabels, Metrics};
+use crate::store::Store;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub admin_token: Option<String>,
+    /// `host:port` of the broker, for readiness.
+    pub amqp_addr: String,
+}
+
+/// The router with every route of [`openapi::ROUTES`].
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/admin/tokens", get(admin::list).post(admin::create))
+        .route(
+            "/api/v1/admin/tokens/{id}",
+            axum::routing::delete(admin::revoke),
+        )
+        .route("/api/v1/{kommune}/changes", post(changes::post_changes))
+        .route("/api/v1/{kommune}/import", post(import::post_import))
+        .route("/api/v1/{kommune}/snapshot", get(feed::snapshot))
+        .route("/api/v1/{kommune}/events", get(feed::events))
+        .route("/api/v1/{kommune}/{kind}", get(entities::list))
+        .route(
+            "/api/v1/{kommune}/{kind}/{uuid}",
+            get(entities::get_one)
+                .put(entities::put)
+                .delete(entities::delete),
+        )
+        .route(
+            "/api/v1/{kommune}/{kind}/{uuid}/terminate",
+            post(entities::terminate),
+        )
+        .route(
+            "/api/v1/{kommune}/{kind}/{uuid}/history",
+            get(entities::history),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::BadRequest {
+                detail: "method not allowed on this route".into(),
+            }
+        });
+    api.layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    state
+        .metrics
+        .http_latency
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let db = state.store.ping().await.is_ok();
+    let broker = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::net::TcpStream::connect(&state.amqp_addr),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let body = serde_json::json!({"database": db, "broker": broker});
+    let status = if db && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok((n, age)) = state.store.relay_lag().await {
+        state.metrics.relay_lag_events.set(n);
+        state.metrics.relay_lag_seconds.set(age.unwrap_or(0.0));
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Parses the `{kommune}` path segment.
+pub fn parse_kommune(raw: &str) -> Result<Kommune, ApiError> {
+    Kommune::parse(raw).map_err(|e| ApiError::UnknownKommune(e.to_string()))
+}
+
+/// Parses the `{kind}` collection path segment.
+pub fn parse_kind(raw: &str) -> Result<EntityKind, ApiError> {
+    EntityKind::from_path(raw).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "no collection {raw:?}; expected one of {}",
+            EntityKind::ALL.map(EntityKind::path).join(", ")
+        ))
+    })
+}
+
+/// Parses a `{uuid}` path segment.
+pub fn parse_uuid(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map_err(|e| ApiError::NotFound(format!("{raw:?} is not a UUID: {e}")))
+}
+
+/// Parses a JSON body, refusing anything else with a 400.
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// The W3C trace context of the request, if it carries a well-formed one.
+pub fn traceparent(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() == 55 && v.split('-').count() == 4)
+        .map(str::to_owned)
+}

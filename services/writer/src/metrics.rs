@@ -1,0 +1,116 @@
+//! The writer's Prometheus metrics, named once.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Events written to the event log (one per changing registration).
+    pub events_written: Counter,
+    /// Events confirmed by the broker.
+    pub events_published: Counter,
+    /// Of those, events no queue was bound for.
+    pub events_unroutable: Counter,
+    /// Unpublished events in the log.
+    pub relay_lag_events: Gauge,
+    /// Age of the oldest unpublished event, seconds.
+    pub relay_lag_seconds: Gauge<f64, AtomicU64>,
+    /// 1 while this process holds the relay lock.
+    pub relay_active: Gauge,
+    /// Time from publishing a batch to its last confirm.
+    pub confirm_latency: Histogram,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("orghub");
+        let m = Metrics {
+            events_written: Counter::default(),
+            events_published: Counter::default(),
+            events_unroutable: Counter::default(),
+            relay_lag_events: Gauge::default(),
+            relay_lag_seconds: Gauge::default(),
+            relay_active: Gauge::default(),
+            confirm_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            http_requests: Family::default(),
+            http_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events_written",
+            "Events written to the event log",
+            m.events_written.clone(),
+        );
+        registry.register(
+            "events_published",
+            "Events confirmed by RabbitMQ",
+            m.events_published.clone(),
+        );
+        registry.register(
+            "events_unroutable",
+            "Published events that no queue was bound for",
+            m.events_unroutable.clone(),
+        );
+        registry.register(
+            "relay_lag_events",
+            "Unpublished events in the event log",
+            m.relay_lag_events.clone(),
+        );
+        registry.register(
+            "relay_lag_seconds",
+            "Age of the oldest unpublished event in seconds",
+            m.relay_lag_seconds.clone(),
+        );
+        registry.register(
+            "relay_active",
+            "1 while this process holds the relay lock",
+            m.relay_active.clone(),
+        );
+        registry.register(
+            "publish_confirm_seconds",
+            "Time from publishing a batch to its broker confirms",
+            m.confirm_latency.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_seconds",
+            "HTTP request latency",
+            m.http_latency.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,320 @@
+//! The store: a concrete type over `PgPool`. Writing goes through [`Store::apply`] and
+//! [`Store::apply_each`] only, which write state, history and the event row in one transaction,
+//! so no caller can change state without its event.
+
+mod codec;
+mod tokens;
+mod write;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::TryStreamExt;
+use orghub_contracts::{Attrs, DocumentHead, EntityDocument, EntityKind, Kommune};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+pub use codec::timeline_from_json;
+pub use tokens::{NewToken, TokenRecord};
+pub use write::{Idempotent, OpResult, Operation, Outcome, WriteContext, WriteError};
+
+/// The writer's schema migrations, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A failure of the store itself (not of the request): retrying may help for `Database`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// The Europe/Copenhagen date now: what "today" means for `current`.
+pub fn today() -> NaiveDate {
+    Utc::now()
+        .with_timezone(&chrono_tz::Europe::Copenhagen)
+        .date_naive()
+}
+
+/// An entity as stored: head, deletion flag and the full timeline (with sensitive attributes).
+#[derive(Debug, Clone)]
+pub struct StoredEntity {
+    pub head: DocumentHead,
+    pub deleted: bool,
+    pub timeline: orghub_contracts::Timeline<Attrs>,
+}
+
+impl StoredEntity {
+    pub fn document(self, today: NaiveDate) -> EntityDocument<Attrs> {
+        EntityDocument::new(self.head, self.deleted, self.timeline, today)
+    }
+}
+
+/// One registration of an entity's history.
+#[derive(Debug, Clone)]
+pub struct RegistrationRecord {
+    pub version: u64,
+    pub action: String,
+    pub registered_at: DateTime<Utc>,
+    pub actor: String,
+    pub note: Option<String>,
+    pub deleted: bool,
+    pub timeline: orghub_contracts::Timeline<Attrs>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+fn kommune_of(code: i32, ctx: &str) -> Result<Kommune, StoreError> {
+    u16::try_from(code)
+        .ok()
+        .and_then(Kommune::from_code)
+        .ok_or_else(|| StoreError::Corrupt(format!("{ctx}: kommune {code}")))
+}
+
+fn kind_of(word: &str) -> Result<EntityKind, StoreError> {
+    EntityKind::from_word(word).ok_or_else(|| StoreError::Corrupt(format!("entity kind {word:?}")))
+}
+
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn entity_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEntity, StoreError> {
+    let kind = kind_of(row.try_get("kind")?)?;
+    let uuid: Uuid = row.try_get("uuid")?;
+    Ok(StoredEntity {
+        head: DocumentHead {
+            uuid,
+            kind,
+            kommune: kommune_of(row.try_get("kommune")?, "entity")?,
+            version: to_u64(row.try_get("version")?),
+            registered_at: row.try_get("registered_at")?,
+        },
+        deleted: row.try_get("deleted")?,
+        timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
+    })
+}
+
+impl Store {
+    /// Connects with a small pool; does not touch the schema.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Store { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies migrations (serialised across writers by sqlx's advisory lock) and seeds the 98
+    /// municipalities.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        let codes: Vec<i32> = Kommune::all().map(|k| i32::from(k.code())).collect();
+        let names: Vec<String> = Kommune::all().map(|k| k.name().to_owned()).collect();
+        let cvrs: Vec<String> = Kommune::all().map(|k| k.cvr().to_owned()).collect();
+        sqlx::query(
+            "INSERT INTO municipality (code, name, cvr)
+             SELECT * FROM UNNEST($1::int[], $2::text[], $3::text[])
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(&codes)
+        .bind(&names)
+        .bind(&cvrs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The entity at its latest registration, or at the last registration made at or before
+    /// `as_of`. `None` if it does not exist (then) in this municipality as this kind.
+    pub async fn get(
+        &self,
+        kommune: Kommune,
+        kind: EntityKind,
+        uuid: Uuid,
+        as_of: Option<DateTime<Utc>>,
+    ) -> Result<Option<StoredEntity>, StoreError> {
+        let row = match as_of {
+            None => {
+                sqlx::query(
+                    "SELECT uuid, kind, kommune, version, deleted, registered_at, timeline
+                     FROM entity WHERE uuid = $1 AND kommune = $2 AND kind = $3",
+                )
+                .bind(uuid)
+                .bind(i32::from(kommune.code()))
+                .bind(kind.word())
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            Some(as_of) => {
+                sqlx::query(
+                    "SELECT r.uuid, e.kind, e.kommune, r.version, r.deleted, r.registered_at, r.timeline
+                     FROM registration r JOIN entity e ON e.uuid = r.uuid
+                     WHERE r.uuid = $1 AND e.kommune = $2 AND e.kind = $3 AND r.registered_at <= $4
+                     ORDER BY r.version DESC LIMIT 1",
+                )
+                .bind(uuid)
+                .bind(i32::from(kommune.code()))
+                .bind(kind.word())
+                .bind(as_of)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        row.as_ref().map(entity_from_row).transpose()
+    }
+
+    /// Every registration of an entity, newest first.
+    pub async fn history(
+        &self,
+        kommune: Kommune,
+        kind: EntityKind,
+        uuid: Uuid,
+    ) -> Result<Vec<RegistrationRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.version, r.action, r.registered_at, r.actor, r.note, r.deleted, r.timeline
+             FROM registration r JOIN entity e ON e.uuid = r.uuid
+             WHERE r.uuid = $1 AND e.kommune = $2 AND e.kind = $3
+             ORDER BY r.version DESC",
+        )
+        .bind(uuid)
+        .bind(i32::from(kommune.code()))
+        .bind(kind.word())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RegistrationRecord {
+                    version: to_u64(row.try_get("version")?),
+                    action: row.try_get("action")?,
+                    registered_at: row.try_get("registered_at")?,
+                    actor: row.try_get("actor")?,
+                    note: row.try_get("note")?,
+                    deleted: row.try_get("deleted")?,
+                    timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Live entities of one kind, ordered by UUID, after the cursor.
+    pub async fn list(
+        &self,
+        kommune: Kommune,
+        kind: EntityKind,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<StoredEntity>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT uuid, kind, kommune, version, deleted, registered_at, timeline
+             FROM entity
+             WHERE kommune = $1 AND kind = $2 AND NOT deleted AND uuid > $3
+             ORDER BY uuid LIMIT $4",
+        )
+        .bind(i32::from(kommune.code()))
+        .bind(kind.word())
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(entity_from_row).collect()
+    }
+
+    /// The municipality's event log after `after`, as stored CloudEvent bodies.
+    pub async fn events(
+        &self,
+        kommune: Kommune,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let bodies = sqlx::query_scalar(
+            "SELECT body FROM event WHERE kommune = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+        )
+        .bind(i32::from(kommune.code()))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(bodies)
+    }
+
+    /// Streams a consistent snapshot: first the municipality's event-log watermark, then every
+    /// live entity, all read in one REPEATABLE READ transaction. Items go to `sink` until it
+    /// closes.
+    pub async fn snapshot(
+        &self,
+        kommune: Kommune,
+        sink: tokio::sync::mpsc::Sender<Result<SnapshotItem, StoreError>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let code = i32::from(kommune.code());
+        let watermark: i64 =
+            sqlx::query_scalar("SELECT last_sequence FROM municipality WHERE code = $1")
+                .bind(code)
+                .fetch_one(&mut *tx)
+                .await?;
+        if sink
+            .send(Ok(SnapshotItem::Watermark(to_u64(watermark))))
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+        let mut rows = sqlx::query(
+            "SELECT uuid, kind, kommune, version, deleted, registered_at, timeline
+             FROM entity WHERE kommune = $1 AND NOT deleted ORDER BY kind, uuid",
+        )
+        .bind(code)
+        .fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            let item = entity_from_row(&row).map(SnapshotItem::Entity);
+            if sink.send(item).await.is_err() {
+                break;
+            }
+        }
+        drop(rows);
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Unpublished events: count and the age of the oldest, over all municipalities.
+    pub async fn relay_lag(&self) -> Result<(i64, Option<f64>), StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS age
+             FROM event WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("age")?))
+    }
+}
+
+/// One line of a snapshot.
+#[derive(Debug)]
+pub enum SnapshotItem {
+    Watermark(u64),
+    Entity(StoredEntity),
+}

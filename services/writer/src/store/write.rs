@@ -1,0 +1,790 @@
+//! The one way to change state: apply operations in a transaction that also writes each change's
+//! registration, references and event row, with the municipality's next sequence.
+//!
+//! Every writing transaction first locks its municipality's row. That serialises writers of one
+//! municipality (so sequences are gap-free and in commit order, and integrity checks see a stable
+//! world) while different municipalities write in parallel.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
+use orghub_contracts::{
+    Action, Attrs, DocumentHead, EntityDocument, EntityKind, FieldError, Kommune, OrgEvent,
+    Segment, Timeline, Validity,
+};
+use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
+
+use super::codec::{timeline_from_json, timeline_to_json};
+use super::{Store, StoreError, kind_of, to_u64};
+
+/// One requested change.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    /// Write a state for its validity interval, replacing the timeline there.
+    Put {
+        kind: EntityKind,
+        uuid: Uuid,
+        state: Segment<Attrs>,
+    },
+    /// End validity at `to` (exclusive).
+    Terminate {
+        kind: EntityKind,
+        uuid: Uuid,
+        to: NaiveDate,
+    },
+    /// Registered in error: remove from the present view.
+    Delete { kind: EntityKind, uuid: Uuid },
+}
+
+impl Operation {
+    pub fn uuid(&self) -> Uuid {
+        match self {
+            Operation::Put { uuid, .. }
+            | Operation::Terminate { uuid, .. }
+            | Operation::Delete { uuid, .. } => *uuid,
+        }
+    }
+
+    pub fn kind(&self) -> EntityKind {
+        match self {
+            Operation::Put { kind, .. }
+            | Operation::Terminate { kind, .. }
+            | Operation::Delete { kind, .. } => *kind,
+        }
+    }
+}
+
+/// Who writes, and why.
+#[derive(Debug, Clone, Default)]
+pub struct WriteContext {
+    pub actor: String,
+    pub note: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Terminated,
+    Deleted,
+    /// The result equals the current timeline: no registration, no event.
+    Unchanged,
+}
+
+impl Outcome {
+    pub fn changed(self) -> bool {
+        self != Outcome::Unchanged
+    }
+}
+
+/// The result of one applied operation: the entity document (with sensitive attributes).
+#[derive(Debug, Clone)]
+pub struct OpResult {
+    pub outcome: Outcome,
+    pub document: EntityDocument<Attrs>,
+}
+
+/// The outcome of an idempotent batch.
+#[derive(Debug)]
+pub enum Idempotent {
+    /// Applied now; `status` and `body` were stored under the key.
+    Applied {
+        results: Vec<OpResult>,
+        status: u16,
+        body: serde_json::Value,
+    },
+    /// The key was used before with the same body: its first response.
+    Replay {
+        status: u16,
+        body: serde_json::Value,
+    },
+    /// The key was used before with another body.
+    Mismatch,
+}
+
+/// Why an operation was refused. Nothing of a refused operation is written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("no {kind} {uuid} in this municipality")]
+    NotFound { kind: EntityKind, uuid: Uuid },
+    #[error("{uuid} is a {existing}, not a {requested}")]
+    WrongKind {
+        uuid: Uuid,
+        existing: EntityKind,
+        requested: EntityKind,
+    },
+    #[error("{uuid} belongs to another municipality")]
+    OtherKommune { uuid: Uuid },
+    /// References or hierarchy rules broken; pointers are relative to the state.
+    #[error("integrity rules refused the change")]
+    Integrity(Vec<FieldError>),
+    #[error("{kind} {uuid} is still referenced in that interval")]
+    Dependents {
+        kind: EntityKind,
+        uuid: Uuid,
+        dependents: Vec<(EntityKind, Uuid)>,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        WriteError::Store(StoreError::Database(e))
+    }
+}
+
+/// The state of an entity inside a transaction.
+#[derive(Debug, Clone)]
+struct Current {
+    kind: EntityKind,
+    kommune: i32,
+    version: i64,
+    deleted: bool,
+    registered_at: DateTime<Utc>,
+    timeline: Timeline<Attrs>,
+}
+
+struct Tx<'a> {
+    tx: Transaction<'a, Postgres>,
+    kommune: Kommune,
+    code: i32,
+    sequence: i64,
+    first_sequence: i64,
+    today: NaiveDate,
+    ctx: &'a WriteContext,
+    /// Entities read or written in this transaction.
+    seen: HashMap<Uuid, Option<Current>>,
+}
+
+/// Formats an interval for messages.
+fn show(v: &Validity) -> String {
+    match v.to {
+        Some(to) => format!("[{}, {to})", v.from),
+        None => format!("[{}, open)", v.from),
+    }
+}
+
+impl Store {
+    /// Applies all operations atomically: all are written, or none (the first refusal is returned
+    /// with its index).
+    pub async fn apply(
+        &self,
+        kommune: Kommune,
+        ops: Vec<Operation>,
+        ctx: &WriteContext,
+    ) -> Result<Vec<OpResult>, (usize, WriteError)> {
+        let mut tx = Tx::begin(self, kommune, ctx).await.map_err(|e| (0, e))?;
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.into_iter().enumerate() {
+            results.push(tx.apply_one(op).await.map_err(|e| (i, e))?);
+        }
+        tx.commit().await.map_err(|e| (0, e))?;
+        Ok(results)
+    }
+
+    /// Like [`Store::apply`], guarded by an idempotency key: a retry with the same key and body
+    /// gets the first response back; the same key with another body is refused. The key is
+    /// checked after the municipality lock, so two concurrent retries cannot both apply.
+    pub async fn apply_idempotent(
+        &self,
+        kommune: Kommune,
+        ops: Vec<Operation>,
+        ctx: &WriteContext,
+        key: &str,
+        request_hash: &[u8],
+        render: impl FnOnce(&[OpResult]) -> (u16, serde_json::Value),
+    ) -> Result<Idempotent, (usize, WriteError)> {
+        let mut tx = Tx::begin(self, kommune, ctx).await.map_err(|e| (0, e))?;
+        let stored = sqlx::query(
+            "SELECT request_hash, status, response FROM idempotency_key WHERE kommune = $1 AND key = $2",
+        )
+        .bind(tx.code)
+        .bind(key)
+        .fetch_optional(&mut *tx.tx)
+        .await
+        .map_err(|e| (0, e.into()))?;
+        if let Some(row) = stored {
+            let hash: Vec<u8> = row.try_get("request_hash").map_err(|e| (0, e.into()))?;
+            if hash != request_hash {
+                return Ok(Idempotent::Mismatch);
+            }
+            let status: i32 = row.try_get("status").map_err(|e| (0, e.into()))?;
+            let body = row.try_get("response").map_err(|e| (0, e.into()))?;
+            return Ok(Idempotent::Replay {
+                status: u16::try_from(status).unwrap_or(200),
+                body,
+            });
+        }
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.into_iter().enumerate() {
+            results.push(tx.apply_one(op).await.map_err(|e| (i, e))?);
+        }
+        let (status, body) = render(&results);
+        sqlx::query(
+            "INSERT INTO idempotency_key (kommune, key, request_hash, status, response) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(tx.code)
+        .bind(key)
+        .bind(request_hash)
+        .bind(i32::from(status))
+        .bind(&body)
+        .execute(&mut *tx.tx)
+        .await
+        .map_err(|e| (0, e.into()))?;
+        tx.commit().await.map_err(|e| (0, e))?;
+        Ok(Idempotent::Applied {
+            results,
+            status,
+            body,
+        })
+    }
+
+    /// Applies operations one by one in one transaction, skipping refused ones (for imports).
+    /// Only a store failure aborts the whole batch.
+    pub async fn apply_each(
+        &self,
+        kommune: Kommune,
+        ops: Vec<Operation>,
+        ctx: &WriteContext,
+    ) -> Result<Vec<Result<OpResult, WriteError>>, StoreError> {
+        let unwrap_store = |e: WriteError| match e {
+            WriteError::Store(s) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        };
+        let mut tx = Tx::begin(self, kommune, ctx).await.map_err(unwrap_store)?;
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            match tx.apply_one(op).await {
+                Err(WriteError::Store(e)) => return Err(e),
+                other => results.push(other),
+            }
+        }
+        tx.commit().await.map_err(unwrap_store)?;
+        Ok(results)
+    }
+
+    /// Live entities of the municipality whose UUIDs are not in `keep` (for full imports).
+    pub async fn live_uuids_except(
+        &self,
+        kommune: Kommune,
+        keep: &std::collections::HashSet<Uuid>,
+    ) -> Result<Vec<(EntityKind, Uuid)>, StoreError> {
+        let rows = sqlx::query("SELECT kind, uuid FROM entity WHERE kommune = $1 AND NOT deleted")
+            .bind(i32::from(kommune.code()))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let uuid: Uuid = row.try_get("uuid")?;
+            if !keep.contains(&uuid) {
+                out.push((kind_of(row.try_get("kind")?)?, uuid));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<'a> Tx<'a> {
+    async fn begin(
+        store: &Store,
+        kommune: Kommune,
+        ctx: &'a WriteContext,
+    ) -> Result<Tx<'a>, WriteError> {
+        let mut tx = store.pool.begin().await?;
+        let code = i32::from(kommune.code());
+        let sequence: i64 =
+            sqlx::query_scalar("SELECT last_sequence FROM municipality WHERE code = $1 FOR UPDATE")
+                .bind(code)
+                .fetch_one(&mut *tx)
+                .await?;
+        Ok(Tx {
+            tx,
+            kommune,
+            code,
+            sequence,
+            first_sequence: sequence,
+            today: super::today(),
+            ctx,
+            seen: HashMap::new(),
+        })
+    }
+
+    async fn commit(mut self) -> Result<(), WriteError> {
+        if self.sequence != self.first_sequence {
+            sqlx::query("UPDATE municipality SET last_sequence = $2 WHERE code = $1")
+                .bind(self.code)
+                .bind(self.sequence)
+                .execute(&mut *self.tx)
+                .await?;
+            // Wakes the relay once the transaction commits (NOTIFY is transactional).
+            sqlx::query("SELECT pg_notify('orghub_events', $1)")
+                .bind(self.kommune.to_string())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn load(&mut self, uuid: Uuid) -> Result<Option<Current>, WriteError> {
+        if let Some(c) = self.seen.get(&uuid) {
+            return Ok(c.clone());
+        }
+        let row = sqlx::query(
+            "SELECT kind, kommune, version, deleted, registered_at, timeline FROM entity WHERE uuid = $1",
+        )
+        .bind(uuid)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let current = match row {
+            None => None,
+            Some(row) => {
+                let kind = kind_of(row.try_get("kind")?)?;
+                Some(Current {
+                    kind,
+                    kommune: row.try_get("kommune")?,
+                    version: row.try_get("version")?,
+                    deleted: row.try_get("deleted")?,
+                    registered_at: row.try_get("registered_at")?,
+                    timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
+                })
+            }
+        };
+        self.seen.insert(uuid, current.clone());
+        Ok(current)
+    }
+
+    async fn apply_one(&mut self, op: Operation) -> Result<OpResult, WriteError> {
+        let (kind, uuid) = (op.kind(), op.uuid());
+        let existing = self.load(uuid).await?;
+        if let Some(e) = &existing {
+            if e.kommune != self.code {
+                return Err(WriteError::OtherKommune { uuid });
+            }
+            if e.kind != kind {
+                return Err(WriteError::WrongKind {
+                    uuid,
+                    existing: e.kind,
+                    requested: kind,
+                });
+            }
+        }
+        let live = existing.as_ref().filter(|e| !e.deleted);
+        let old_timeline = live.map(|e| e.timeline.clone()).unwrap_or_default();
+        let (timeline, action, deleted) = match op {
+            Operation::Put { state, .. } => {
+                let mut t = old_timeline.clone();
+                t.put(state.validity, state.attrs);
+                let action = if live.is_some() {
+                    Action::Updated
+                } else {
+                    Action::Created
+                };
+                (t, action, false)
+            }
+            Operation::Terminate { to, .. } => {
+                let span = live
+                    .and_then(|e| e.timeline.span())
+                    .ok_or(WriteError::NotFound { kind, uuid })?;
+                if to <= span.from {
+                    return Err(WriteError::Invalid(format!(
+                        "cannot terminate at {to}: the {kind} is valid from {}; to remove an entity \
+                         registered in error, DELETE it",
+                        span.from
+                    )));
+                }
+                let mut t = old_timeline.clone();
+                t.terminate(to);
+                (t, Action::Terminated, false)
+            }
+            Operation::Delete { .. } => {
+                if existing.is_none() {
+                    return Err(WriteError::NotFound { kind, uuid });
+                }
+                (Timeline::new(), Action::Deleted, true)
+            }
+        };
+        let unchanged = match &existing {
+            Some(e) => e.deleted == deleted && (deleted || e.timeline == timeline),
+            None => false,
+        };
+        if unchanged {
+            let e = existing.ok_or(WriteError::NotFound { kind, uuid })?;
+            let head = self.head(uuid, kind, to_u64(e.version), e.registered_at);
+            return Ok(OpResult {
+                outcome: Outcome::Unchanged,
+                document: EntityDocument::new(head, e.deleted, e.timeline, self.today),
+            });
+        }
+        self.check_references(uuid, &timeline).await?;
+        self.check_dependents(kind, uuid, &timeline).await?;
+        let version = existing.as_ref().map_or(1, |e| e.version + 1);
+        let mut registered_at = Utc::now().trunc_subsecs(6);
+        if let Some(e) = &existing
+            && registered_at <= e.registered_at
+        {
+            registered_at = e.registered_at + chrono::Duration::microseconds(1);
+        }
+        self.write(
+            kind,
+            uuid,
+            version,
+            registered_at,
+            action,
+            deleted,
+            &timeline,
+            existing.is_some(),
+        )
+        .await?;
+        let head = self.head(uuid, kind, to_u64(version), registered_at);
+        let outcome = match action {
+            Action::Created => Outcome::Created,
+            Action::Updated => Outcome::Updated,
+            Action::Terminated => Outcome::Terminated,
+            Action::Deleted => Outcome::Deleted,
+        };
+        Ok(OpResult {
+            outcome,
+            document: EntityDocument::new(head, deleted, timeline, self.today),
+        })
+    }
+
+    fn head(
+        &self,
+        uuid: Uuid,
+        kind: EntityKind,
+        version: u64,
+        registered_at: DateTime<Utc>,
+    ) -> DocumentHead {
+        DocumentHead {
+            uuid,
+            kind,
+            kommune: self.kommune,
+            version,
+            registered_at,
+        }
+    }
+
+    /// Every reference of every segment must point at a live entity of the right kind in this
+    /// municipality that is valid for the segment's whole interval; units must keep one root and
+    /// no cycle.
+    async fn check_references(
+        &mut self,
+        uuid: Uuid,
+        timeline: &Timeline<Attrs>,
+    ) -> Result<(), WriteError> {
+        let mut errors = Vec::new();
+        for seg in timeline.segments() {
+            for r in seg.attrs.references() {
+                if r.uuid == uuid {
+                    errors.push(FieldError::new(
+                        r.field,
+                        "an entity cannot reference itself",
+                    ));
+                    continue;
+                }
+                let target = self.load(r.uuid).await?;
+                let problem = match &target {
+                    None => Some(format!("no {} {} exists", r.kind, r.uuid)),
+                    Some(t) if t.kommune != self.code => Some(format!(
+                        "{} {} belongs to another municipality",
+                        r.kind, r.uuid
+                    )),
+                    Some(t) if t.kind != r.kind => {
+                        Some(format!("{} is a {}, expected a {}", r.uuid, t.kind, r.kind))
+                    }
+                    Some(t) if t.deleted => Some(format!("{} {} was deleted", r.kind, r.uuid)),
+                    Some(t) if !t.timeline.covers(&seg.validity) => Some(format!(
+                        "{} {} is not valid for the whole interval {}",
+                        r.kind,
+                        r.uuid,
+                        show(&seg.validity)
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(detail) = problem {
+                    errors.push(FieldError::new(r.field, detail));
+                }
+            }
+            if let Attrs::Unit(unit) = &seg.attrs {
+                match unit.parent {
+                    None => {
+                        if let Some(other) = self.other_root(uuid, &seg.validity).await? {
+                            errors.push(FieldError::new(
+                                "/parent",
+                                format!(
+                                    "unit {other} is already the municipality's root during {}; \
+                                     a unit needs a parent",
+                                    show(&seg.validity)
+                                ),
+                            ));
+                        }
+                    }
+                    Some(parent) if parent != uuid => {
+                        if self.reaches(parent, uuid, seg.validity).await? {
+                            errors.push(FieldError::new(
+                                "/parent",
+                                format!(
+                                    "parent {parent} is below this unit during {}: that would make a cycle",
+                                    show(&seg.validity)
+                                ),
+                            ));
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteError::Integrity(errors))
+        }
+    }
+
+    async fn other_root(&mut self, uuid: Uuid, v: &Validity) -> Result<Option<Uuid>, WriteError> {
+        let other = sqlx::query_scalar(
+            "SELECT source FROM reference
+             WHERE kommune = $1 AND target IS NULL AND field = '/parent' AND source <> $2
+               AND daterange(valid_from, valid_to) && daterange($3, $4)
+             LIMIT 1",
+        )
+        .bind(self.code)
+        .bind(uuid)
+        .bind(v.from)
+        .bind(v.to)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(other)
+    }
+
+    /// Whether walking up the hierarchy from `start` during `v` reaches `goal` on some date.
+    async fn reaches(&mut self, start: Uuid, goal: Uuid, v: Validity) -> Result<bool, WriteError> {
+        let mut stack = vec![(start, v)];
+        let mut steps = 0;
+        while let Some((unit, interval)) = stack.pop() {
+            if unit == goal {
+                return Ok(true);
+            }
+            steps += 1;
+            if steps > 100_000 {
+                return Err(WriteError::Invalid(
+                    "the unit hierarchy is too deep to check".into(),
+                ));
+            }
+            let rows = sqlx::query(
+                "SELECT target, valid_from, valid_to FROM reference
+                 WHERE source = $1 AND field = '/parent' AND target IS NOT NULL
+                   AND daterange(valid_from, valid_to) && daterange($2, $3)",
+            )
+            .bind(unit)
+            .bind(interval.from)
+            .bind(interval.to)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for row in rows {
+                let parent: Uuid = row.try_get("target")?;
+                let seg = Validity {
+                    from: row.try_get("valid_from")?,
+                    to: row.try_get("valid_to")?,
+                };
+                if let Some(overlap) = seg.intersect(&interval) {
+                    stack.push((parent, overlap));
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Entities referencing this one must stay covered by its new timeline.
+    async fn check_dependents(
+        &mut self,
+        kind: EntityKind,
+        uuid: Uuid,
+        timeline: &Timeline<Attrs>,
+    ) -> Result<(), WriteError> {
+        let rows = sqlx::query(
+            "SELECT source, source_kind, valid_from, valid_to FROM reference
+             WHERE target = $1 AND source <> $1",
+        )
+        .bind(uuid)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut dependents: Vec<(EntityKind, Uuid)> = Vec::new();
+        for row in rows {
+            let v = Validity {
+                from: row.try_get("valid_from")?,
+                to: row.try_get("valid_to")?,
+            };
+            if !timeline.covers(&v) {
+                let dep = (
+                    kind_of(row.try_get("source_kind")?)?,
+                    row.try_get("source")?,
+                );
+                if !dependents.contains(&dep) {
+                    dependents.push(dep);
+                }
+            }
+        }
+        if dependents.is_empty() {
+            Ok(())
+        } else {
+            Err(WriteError::Dependents {
+                kind,
+                uuid,
+                dependents,
+            })
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &mut self,
+        kind: EntityKind,
+        uuid: Uuid,
+        version: i64,
+        registered_at: DateTime<Utc>,
+        action: Action,
+        deleted: bool,
+        timeline: &Timeline<Attrs>,
+        exists: bool,
+    ) -> Result<(), WriteError> {
+        let json = timeline_to_json(timeline);
+        if exists {
+            sqlx::query(
+                "UPDATE entity SET version = $2, deleted = $3, registered_at = $4, timeline = $5
+                 WHERE uuid = $1",
+            )
+        } else {
+            sqlx::query(
+                "INSERT INTO entity (uuid, version, deleted, registered_at, timeline, kommune, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+        }
+        .bind(uuid)
+        .bind(version)
+        .bind(deleted)
+        .bind(registered_at)
+        .bind(&json)
+        .bind(self.code)
+        .bind(kind.word())
+        .execute(&mut *self.tx)
+        .await?;
+
+        sqlx::query(
+            "INSERT INTO registration (uuid, version, action, registered_at, actor, note, deleted, timeline)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(uuid)
+        .bind(version)
+        .bind(action.word())
+        .bind(registered_at)
+        .bind(&self.ctx.actor)
+        .bind(&self.ctx.note)
+        .bind(deleted)
+        .bind(&json)
+        .execute(&mut *self.tx)
+        .await?;
+
+        self.write_references(kind, uuid, timeline).await?;
+
+        self.sequence += 1;
+        let document = EntityDocument::new(
+            self.head(uuid, kind, to_u64(version), registered_at),
+            deleted,
+            timeline.clone(),
+            self.today,
+        );
+        let event = OrgEvent {
+            id: Uuid::now_v7(),
+            kommune: self.kommune,
+            action,
+            time: registered_at,
+            entity_version: to_u64(version),
+            sequence: to_u64(self.sequence),
+            traceparent: self.ctx.traceparent.clone(),
+            data: document,
+        };
+        let body = serde_json::to_string(&event.to_cloudevent())
+            .map_err(|e| StoreError::Corrupt(format!("event serialisation: {e}")))?;
+        sqlx::query(
+            "INSERT INTO event (kommune, sequence, id, entity, entity_version, type, routing_key, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(self.code)
+        .bind(self.sequence)
+        .bind(event.id)
+        .bind(uuid)
+        .bind(version)
+        .bind(event.event_type().to_string())
+        .bind(event.routing_key().to_string())
+        .bind(body)
+        .execute(&mut *self.tx)
+        .await?;
+
+        self.seen.insert(
+            uuid,
+            Some(Current {
+                kind,
+                kommune: self.code,
+                version,
+                deleted,
+                registered_at,
+                timeline: timeline.clone(),
+            }),
+        );
+        Ok(())
+    }
+
+    async fn write_references(
+        &mut self,
+        kind: EntityKind,
+        uuid: Uuid,
+        timeline: &Timeline<Attrs>,
+    ) -> Result<(), WriteError> {
+        sqlx::query("DELETE FROM reference WHERE source = $1")
+            .bind(uuid)
+            .execute(&mut *self.tx)
+            .await?;
+        let (mut fields, mut targets, mut froms, mut tos) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for seg in timeline.segments() {
+            for r in seg.attrs.references() {
+                fields.push(r.field.to_owned());
+                targets.push(Some(r.uuid));
+                froms.push(seg.validity.from);
+                tos.push(seg.validity.to);
+            }
+            if let Attrs::Unit(u) = &seg.attrs
+                && u.parent.is_none()
+            {
+                fields.push("/parent".to_owned());
+                targets.push(None);
+                froms.push(seg.validity.from);
+                tos.push(seg.validity.to);
+            }
+        }
+        if fields.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO reference (source, kommune, source_kind, field, target, valid_from, valid_to)
+             SELECT $1, $2, $3, * FROM UNNEST($4::text[], $5::uuid[], $6::date[], $7::date[])",
+        )
+        .bind(uuid)
+        .bind(self.code)
+        .bind(kind.word())
+        .bind(&fields)
+        .bind(&targets)
+        .bind(&froms)
+        .bind(&tos)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! Logging setup and the shutdown signal.
+
+use std::io::IsTerminal;
+
+/// Initialises `tracing`: JSON lines when stderr is not a terminal, readable text when it is;
+/// the level from `RUST_LOG` (default `info`).
+pub fn init(service: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,lapin::returned_messages=error")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = if std::io::stderr().is_terminal() {
+        builder.try_init()
+    } else {
+        builder.json().with_current_span(false).try_init()
+    };
+    if result.is_ok() {
+        tracing::debug!(service, "telemetry initialised");
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,61 @@
+//! The `orghub-writer` binary: bad configuration is refused with a clear message and a non-zero
+//! exit before anything binds; `--help` documents every environment variable.
+
+use std::process::Command;
+
+fn writer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_orghub-writer"))
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_with_a_message_before_binding() {
+    let out = writer()
+        .env("AMQP_URL", "http://not-amqp")
+        .env("ORGHUB_LISTEN", "127.0.0.1:1")
+        .output()
+        .expect("run orghub-writer");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("AMQP_URL"), "{stderr}");
+
+    let out = writer()
+        .env("ORGHUB_ADMIN_TOKEN", "short")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ORGHUB_ADMIN_TOKEN"));
+
+    let out = writer()
+        .env("ORGHUB_LISTEN", "not-an-address")
+        .output()
+        .expect("run");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen"));
+}
+
+#[test]
+fn an_unreachable_database_is_reported_clearly() {
+    let out = writer()
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/orghub")
+        .env("ORGHUB_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot connect to PostgreSQL"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_environment_variable() {
+    let out = writer().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "DATABASE_URL",
+        "AMQP_URL",
+        "ORGHUB_LISTEN",
+        "ORGHUB_ADMIN_TOKEN",
+        "ORGHUB_RELAY",
+    ] {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+}

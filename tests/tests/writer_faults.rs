@@ -1,0 +1,268 @@
+//! Fault scenarios of the writer: RabbitMQ connections closed under load, and the writer process
+//! killed with SIGKILL in the middle of a large import. Nothing may be lost or invented.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use orghub_broker::lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use orghub_broker::lapin::types::FieldTable;
+use orghub_tests::writer::{ADMIN_TOKEN, TestWriter};
+use orghub_tests::{TestDatabase, TestVhost, cargo_bin, eventually};
+use serde_json::json;
+use uuid::Uuid;
+
+fn id(n: u32) -> Uuid {
+    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
+}
+
+fn unit_line(n: u32, parent: Option<u32>) -> String {
+    let state = json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent.map(id)});
+    json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
+}
+
+/// Declares a durable queue bound to `org.<k>.#` that outlives connection closes.
+async fn durable_probe(amqp_url: &str, name: &str, binding: &str) {
+    let conn = orghub_broker::connect(amqp_url, "probe-setup")
+        .await
+        .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    orghub_broker::declare_events_exchange(&ch)
+        .await
+        .expect("exchange");
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        name.into(),
+        "org.events".into(),
+        binding.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+    let _ = conn.close(200, "setup done".into()).await;
+}
+
+/// Consumes from `queue` until every sequence 1..=n was seen; returns sequences in arrival order.
+async fn consume_sequences(amqp_url: &str, queue: &str, n: u64) -> Vec<u64> {
+    let conn = orghub_broker::connect(amqp_url, "probe")
+        .await
+        .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    let mut consumer = ch
+        .basic_consume(
+            queue.into(),
+            "probe".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let mut seen = Vec::new();
+    let mut distinct = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while (distinct.len() as u64) < n {
+        let next = tokio::time::timeout_at(deadline, consumer.next()).await;
+        let delivery = match next {
+            Ok(Some(Ok(d))) => d,
+            other => panic!(
+                "only {} of {n} sequences arrived ({:?})",
+                distinct.len(),
+                other.map(|o| o.map(|r| r.is_ok()))
+            ),
+        };
+        let event = orghub_broker::decode_delivery(&delivery).expect("a valid event");
+        distinct.insert(event.sequence);
+        seen.push(event.sequence);
+    }
+    let _ = conn.close(200, "done".into()).await;
+    seen
+}
+
+/// Every sequence 1..=n arrived, and first arrivals are in order (duplicates allowed).
+fn assert_complete_and_ordered(seen: &[u64], n: u64) {
+    let mut first = Vec::new();
+    let mut had = BTreeSet::new();
+    for s in seen {
+        if had.insert(*s) {
+            first.push(*s);
+        }
+    }
+    assert_eq!(
+        first,
+        (1..=n).collect::<Vec<_>>(),
+        "first arrivals in sequence order"
+    );
+}
+
+#[tokio::test]
+async fn writes_succeed_while_broker_connections_are_closed_and_every_event_arrives_in_order() {
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    durable_probe(&vhost.amqp_url, "probe.outage", "org.751.#").await;
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    let lines: Vec<String> = std::iter::once(unit_line(1, None))
+        .chain((2..=300).map(|n| unit_line(n, Some(1))))
+        .collect();
+    for (i, chunk) in lines.chunks(30).enumerate() {
+        let r = writer.post_text("/api/v1/751/import", chunk.concat()).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["rejected_count"], 0, "{}", r.text);
+        if i % 3 == 1 {
+            // Cut the relay's connection (and anything else in the vhost). The management API
+            // lists a connection only after its next statistics round, so wait until one closes.
+            eventually(Duration::from_secs(30), "a connection to close", || async {
+                let closed = vhost.mgmt.close_connections(&vhost.name).await.ok()?;
+                (closed > 0).then_some(())
+            })
+            .await;
+        }
+    }
+    let seen = consume_sequences(&vhost.amqp_url, "probe.outage", 300).await;
+    assert_complete_and_ordered(&seen, 300);
+    eventually(
+        Duration::from_secs(30),
+        "every event marked published",
+        || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM event WHERE published_at IS NULL")
+                    .fetch_one(&db.pool)
+                    .await
+                    .ok()?;
+            (n == 0).then_some(())
+        },
+    )
+    .await;
+    writer.stop().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}
+
+struct WriterProcess {
+    child: tokio::process::Child,
+    base: String,
+}
+
+async fn spawn_writer_process(db_url: &str, amqp_url: &str) -> WriterProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = tokio::process::Command::new(cargo_bin("orghub-writer"))
+        .env("DATABASE_URL", db_url)
+        .env("AMQP_URL", amqp_url)
+        .env("ORGHUB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ORGHUB_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("ORGHUB_RELAY_POLL_MS", "100")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn orghub-writer");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually(
+        Duration::from_secs(30),
+        "the writer answers /healthz",
+        || {
+            let (client, url) = (client.clone(), format!("{base}/healthz"));
+            async move {
+                client
+                    .get(url)
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            }
+        },
+    )
+    .await;
+    WriterProcess { child, base }
+}
+
+#[tokio::test]
+async fn a_writer_killed_mid_import_leaves_state_and_events_consistent_and_the_restart_publishes_the_rest()
+ {
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    durable_probe(&vhost.amqp_url, "probe.crash", "org.751.#").await;
+    let mut first = spawn_writer_process(&db.url, &vhost.amqp_url).await;
+
+    // A large import, streamed: a root and 20,000 units under it.
+    let total = 20_000u32;
+    let body: String = std::iter::once(unit_line(1, None))
+        .chain((2..=total).map(|n| unit_line(n, Some(1))))
+        .collect();
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/751/import", first.base);
+    let import = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(ADMIN_TOKEN)
+            .body(body)
+            .send()
+            .await
+    });
+    eventually(
+        Duration::from_secs(60),
+        "the import is under way",
+        || async {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM event")
+                .fetch_one(&db.pool)
+                .await
+                .ok()?;
+            (n >= 2_000).then_some(())
+        },
+    )
+    .await;
+    first.child.start_kill().expect("SIGKILL");
+    let _ = first.child.wait().await;
+    let _ = import.await;
+
+    // No event without its state, no state without its event, no gap in the sequence.
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM event")
+        .fetch_one(&db.pool)
+        .await
+        .expect("q");
+    assert!(
+        events < i64::from(total),
+        "killed before the end ({events} events)"
+    );
+    let mismatched: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM entity e
+         WHERE e.version <> (SELECT count(*) FROM event v WHERE v.entity = e.uuid)
+            OR e.version <> (SELECT count(*) FROM registration r WHERE r.uuid = e.uuid)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("q");
+    assert_eq!(mismatched, 0);
+    let orphans: i64 = sqlx::query_scalar("SELECT count(*) FROM event v WHERE NOT EXISTS (SELECT 1 FROM entity e WHERE e.uuid = v.entity)").fetch_one(&db.pool).await.expect("q");
+    assert_eq!(orphans, 0);
+    let (max, last): (i64, i64) = sqlx::query_as("SELECT (SELECT coalesce(max(sequence), 0) FROM event WHERE kommune = 751), (SELECT last_sequence FROM municipality WHERE code = 751)").fetch_one(&db.pool).await.expect("q");
+    assert_eq!((max, last), (events, events), "gap-free sequence");
+
+    // The restarted writer publishes whatever the killed one had not.
+    let mut second = spawn_writer_process(&db.url, &vhost.amqp_url).await;
+    let seen = consume_sequences(&vhost.amqp_url, "probe.crash", events as u64).await;
+    assert_complete_and_ordered(&seen, events as u64);
+    second.child.start_kill().expect("kill");
+    let _ = second.child.wait().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}
