@@ -15,7 +15,6 @@ pub mod http;
 pub mod metrics;
 pub mod relay;
 pub mod store;
-pub mod telemetry;
 
 pub use app::Application;
 pub use config::Config;

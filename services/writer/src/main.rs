@@ -3,7 +3,7 @@ use orghub_writer::{Application, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    orghub_writer::telemetry::init("orghub-writer");
+    orghub_telemetry::init("orghub-writer");
     let config = Config::parse();
     if let Err(e) = config.validate() {
         eprintln!("orghub-writer: {e}");
@@ -17,7 +17,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     match app
-        .run_until_stopped(orghub_writer::telemetry::shutdown_signal())
+        .run_until_stopped(orghub_telemetry::shutdown_signal())
         .await
     {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! Logging setup and the shutdown signal.
+//! Telemetry shared by orghub's binaries: [`init`] sets up `tracing` (JSON lines when not on a
+//! terminal), [`shutdown_signal`] completes on SIGINT or SIGTERM.
 
 use std::io::IsTerminal;
 
