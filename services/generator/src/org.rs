@@ -1,0 +1,442 @@
+//! The organisation as a stream of typed items: first every unit (parents first), then unit by
+//! unit its addresses, KLE numbers, staff (each person followed by their engagements, addresses
+//! and IT accounts) and finally its manager.
+//!
+//! Only the unit tree, the uniqueness maps of [`Namer`] and the current unit's items are held in
+//! memory; each unit's staff comes from its own seeded PRNG.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{Months, NaiveDate};
+use uuid::Uuid;
+
+use crate::Options;
+use crate::people::{self, Namer, ascii};
+use crate::profiles::is_trainee;
+use crate::records::{
+    AddressRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec,
+};
+use crate::rng::{self, Rng, UuidSource};
+use crate::tree::{self, Tree, epoch, tags};
+
+/// The first of the month `m` months after January 2007.
+pub(crate) fn month(m: u32) -> NaiveDate {
+    epoch()
+        .checked_add_months(Months::new(m))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// The latest start month of a generated engagement: August 2026.
+pub(crate) const LAST_START: u32 = (2026 - 2007) * 12 + 7;
+/// January 2025, the earliest start of a trainee still in training.
+const TRAINEE_FIRST: u32 = (2025 - 2007) * 12;
+/// January 2027 and December 2029: the range of end dates of fixed-term engagements.
+const END_FIRST: u32 = (2027 - 2007) * 12;
+const END_LAST: u32 = (2029 - 2007) * 12 + 11;
+
+/// A Danish landline-style number in the 8x series: `+45 8123 4567`.
+pub(crate) fn phone(rng: &mut Rng) -> String {
+    format!("+45 8{:03} {:04}", rng.below(1000), rng.below(10_000))
+}
+
+/// The organisation key: everything derived (UUIDs, PRNG streams) starts from it.
+pub(crate) fn org_key(opts: &Options) -> u64 {
+    rng::derive(&[
+        rng::tag("orghub-generator/v1"),
+        u64::from(opts.kommune.code()),
+        opts.size as u64,
+        opts.seed,
+    ])
+}
+
+/// How an engagement is held.
+pub(crate) struct Terms {
+    pub engagement_type: &'static str,
+    pub to: Option<NaiveDate>,
+}
+
+/// Engagement type and end for a title starting `from`.
+pub(crate) fn terms(rng: &mut Rng, title: &str, from: NaiveDate, leader: bool) -> Terms {
+    let mut terms = draw_terms(rng, title, from, leader);
+    // Fixed terms end at least half a year after they start (a change stream hires later).
+    if let Some(to) = terms.to
+        && to < from + Months::new(6)
+    {
+        terms.to = from.checked_add_months(Months::new(rng.range(6, 18)));
+    }
+    terms
+}
+
+fn draw_terms(rng: &mut Rng, title: &str, from: NaiveDate, leader: bool) -> Terms {
+    if is_trainee(title) {
+        let to = from
+            .checked_add_months(Months::new(rng.range(24, 42)))
+            .map(|d| d.max(month(END_FIRST)));
+        return Terms {
+            engagement_type: "Elev",
+            to,
+        };
+    }
+    if leader || title == "Dagplejer" {
+        return Terms {
+            engagement_type: "Månedslønnet, fuldtid",
+            to: None,
+        };
+    }
+    let roll = rng.below(100);
+    let hourly = title == "Studentermedhjælper" || title == "Livredder" || roll >= 88;
+    if hourly {
+        let to = rng
+            .percent(40)
+            .then(|| month(rng.range(END_FIRST, END_FIRST + 18)));
+        return Terms {
+            engagement_type: "Timelønnet",
+            to,
+        };
+    }
+    let engagement_type = if roll < 60 {
+        "Månedslønnet, fuldtid"
+    } else {
+        "Månedslønnet, deltid"
+    };
+    let to = rng
+        .percent(6)
+        .then(|| month(rng.range(END_FIRST, END_LAST)));
+    Terms {
+        engagement_type,
+        to,
+    }
+}
+
+/// A start date: a third within the last three years, a third 3–10 years back, the rest earlier.
+fn tenure_start(rng: &mut Rng) -> NaiveDate {
+    let back = match rng.below(100) {
+        0..35 => rng.range(0, 35),
+        35..70 => rng.range(36, 119),
+        _ => rng.range(120, LAST_START),
+    };
+    month(LAST_START - back)
+}
+
+/// What the generator knows about a person once made, for a change stream to work with.
+#[derive(Debug, Clone)]
+pub(crate) struct Hired {
+    pub person: PersonRec,
+    pub engagements: Vec<EngagementRec>,
+    pub email: Option<AddressRec>,
+    pub phone: Option<AddressRec>,
+    pub itaccounts: Vec<ItAccountRec>,
+    pub name: people::Name,
+}
+
+/// The streaming generator state.
+#[derive(Debug)]
+pub(crate) struct Org {
+    pub tree: Tree,
+    pub namer: Namer,
+    pub key: u64,
+    pub uuids: UuidSource,
+    counters: [u64; 16],
+    /// Units by profile key, for secondary engagements and transfers.
+    pub groups: HashMap<&'static str, Vec<usize>>,
+    next_unit: usize,
+    next_staffed: usize,
+    queue: VecDeque<Item>,
+}
+
+impl Org {
+    pub(crate) fn new(opts: &Options) -> Org {
+        let key = org_key(opts);
+        let uuids = UuidSource::new(key);
+        let tree = tree::build(opts, key, &uuids);
+        let mut groups: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        for (i, u) in tree.units.iter().enumerate() {
+            groups.entry(u.profile.key).or_default().push(i);
+        }
+        let namer = Namer::new(tree.domain.clone());
+        Org {
+            tree,
+            namer,
+            key,
+            uuids,
+            counters: [0; 16],
+            groups,
+            next_unit: 0,
+            next_staffed: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// From now on, derive UUIDs from `key` instead (a change stream's own), counting from 0.
+    pub(crate) fn rekey_uuids(&mut self, key: u64) {
+        self.uuids = UuidSource::new(key);
+        self.counters = [0; 16];
+    }
+
+    /// The next UUID of a kind.
+    pub(crate) fn uuid(&mut self, tag: u64) -> Uuid {
+        let n = self.counters[tag as usize];
+        self.counters[tag as usize] += 1;
+        self.uuids.uuid(tag, n)
+    }
+
+    fn staff_unit(&mut self, i: usize) {
+        let mut rng = Rng::new(&[self.key, rng::tag("staff"), i as u64]);
+        let node = self.tree.units[i].clone();
+        let unit = node.rec.uuid;
+        let from = epoch();
+        let unit_address = |org: &mut Org, address_type, value: String, visibility| {
+            let uuid = org.uuid(tags::ADDRESS);
+            org.queue.push_back(Item::Address(AddressRec {
+                uuid,
+                from,
+                owner_kind: "unit",
+                owner: unit,
+                address_type,
+                value,
+                visibility,
+            }));
+        };
+        if !node.team {
+            // The root has the municipality's general address, `post@…`.
+            let local = match node.parent {
+                None => "post".to_owned(),
+                Some(_) => ascii(&node.rec.name, '-'),
+            };
+            let email = self.namer.email(&local);
+            unit_address(self, "email", email, "public");
+            if rng.percent(85) {
+                unit_address(self, "phone", phone(&mut rng), "public");
+            }
+            if node.profile.institution {
+                let ean = self.namer.ean();
+                unit_address(self, "ean", ean, "public");
+                if rng.percent(70) {
+                    let p = format!("10{:08}", rng.below(100_000_000));
+                    unit_address(self, "pnumber", p, "internal");
+                }
+            }
+            if node.parent.is_none() {
+                let www = format!("https://www.{}", self.tree.domain);
+                unit_address(self, "www", www, "public");
+            }
+        }
+        for (number, aspects) in node.kle.iter().chain(node.profile.kle) {
+            let uuid = self.uuid(tags::KLE);
+            self.queue.push_back(Item::Kle(KleRec {
+                uuid,
+                from,
+                unit,
+                kle_number: number,
+                aspects,
+            }));
+        }
+        let vacant = node.depth >= 2 && rng.per_mille(35);
+        let mut leader: Option<(Uuid, NaiveDate)> = None;
+        for k in 0..node.staff {
+            let is_leader = k == 0 && !vacant;
+            let title = if is_leader {
+                node.leader()
+            } else {
+                *rng.weighted(node.profile.titles)
+            };
+            let hired = self.make_person(&mut rng, i, title, is_leader, None);
+            if is_leader {
+                leader = Some((hired.person.uuid, hired.engagements[0].from));
+            }
+            self.push_hired(hired);
+        }
+        let uuid = self.uuid(tags::MANAGER);
+        self.queue.push_back(Item::Manager(ManagerRec {
+            uuid,
+            from: leader.map_or_else(|| month(rng.range(200, LAST_START)), |(_, f)| f),
+            unit,
+            person: leader.map(|(p, _)| p),
+            manager_type: node.manager_type(),
+            manager_level: format!("Niveau {}", node.depth + 1),
+            responsibilities: node.responsibilities(),
+        }));
+    }
+
+    fn push_hired(&mut self, h: Hired) {
+        self.queue.push_back(Item::Person(h.person));
+        for e in h.engagements {
+            self.queue.push_back(Item::Engagement(e));
+        }
+        for a in h.email.into_iter().chain(h.phone) {
+            self.queue.push_back(Item::Address(a));
+        }
+        for it in h.itaccounts {
+            self.queue.push_back(Item::ItAccount(it));
+        }
+    }
+
+    /// A new person with their engagement in unit `i` (and sometimes a second one elsewhere),
+    /// addresses and IT accounts. `start` fixes the start date (hires in a change stream).
+    pub(crate) fn make_person(
+        &mut self,
+        rng: &mut Rng,
+        i: usize,
+        title: &'static str,
+        leader: bool,
+        start: Option<NaiveDate>,
+    ) -> Hired {
+        let node = &self.tree.units[i];
+        let (profile, unit) = (node.profile, node.rec.uuid);
+        let trainee = is_trainee(title);
+        let from = match start {
+            Some(d) => d,
+            None if trainee => month(rng.range(TRAINEE_FIRST, LAST_START)),
+            None => tenure_start(rng),
+        };
+        let terms = terms(rng, title, from, leader);
+        let name = people::name(rng, profile.female);
+        let (min_age, max_age) = if trainee { (20, 32) } else { (24, 66) };
+        let birth = people::birth_date(rng, min_age, max_age, from);
+        let employee = self.namer.employee_number(rng);
+        let cpr = rng
+            .percent(30)
+            .then(|| people::cpr(rng, birth, name.female));
+        let person = PersonRec {
+            uuid: self.uuid(tags::PERSON),
+            from,
+            given_name: name.given.clone(),
+            surname: name.surname.clone(),
+            user_key: employee.to_string(),
+            cpr,
+        };
+        let mut engagements = vec![EngagementRec {
+            uuid: self.uuid(tags::ENGAGEMENT),
+            from,
+            to: terms.to,
+            person: person.uuid,
+            unit,
+            job_title: title,
+            engagement_type: terms.engagement_type,
+            primary: true,
+            user_key: format!("{employee}-1"),
+        }];
+        if start.is_none() && !leader && !trainee && rng.per_mille(40) {
+            let others = self.groups.get(profile.key).map_or(&[][..], Vec::as_slice);
+            if others.len() > 1 {
+                let other = others[rng.index(others.len())];
+                if other != i {
+                    let second_from = from
+                        .checked_add_months(Months::new(rng.range(0, 24)))
+                        .unwrap_or(from)
+                        .min(month(LAST_START));
+                    let to = rng
+                        .percent(50)
+                        .then(|| month(rng.range(END_FIRST, END_LAST)));
+                    engagements.push(EngagementRec {
+                        uuid: self.uuid(tags::ENGAGEMENT),
+                        from: second_from,
+                        to,
+                        person: person.uuid,
+                        unit: self.tree.units[other].rec.uuid,
+                        job_title: title,
+                        engagement_type: "Timelønnet",
+                        primary: false,
+                        user_key: format!("{employee}-2"),
+                    });
+                }
+            }
+        }
+        let mut email = None;
+        let mut itaccounts = Vec::new();
+        let mut phone_address = None;
+        if start.is_some() || rng.percent(97) {
+            let ad = self.namer.ad_id(&name);
+            let external = self.uuid(tags::EXTERNAL_ID).to_string();
+            let value = self.namer.person_email(&name);
+            email = Some(AddressRec {
+                uuid: self.uuid(tags::ADDRESS),
+                from,
+                owner_kind: "person",
+                owner: person.uuid,
+                address_type: "email",
+                value,
+                visibility: if rng.percent(70) {
+                    "public"
+                } else {
+                    "internal"
+                },
+            });
+            itaccounts.push(ItAccountRec {
+                uuid: self.uuid(tags::ITACCOUNT),
+                from,
+                person: person.uuid,
+                it_system: "Active Directory",
+                user_id: ad.clone(),
+                external_id: Some(external),
+            });
+            if let Some((system, share)) = profile.it_system
+                && rng.percent(share)
+            {
+                itaccounts.push(ItAccountRec {
+                    uuid: self.uuid(tags::ITACCOUNT),
+                    from,
+                    person: person.uuid,
+                    it_system: system,
+                    user_id: ad.to_uppercase(),
+                    external_id: None,
+                });
+            }
+        }
+        if rng.percent(15) {
+            itaccounts.push(ItAccountRec {
+                uuid: self.uuid(tags::ITACCOUNT),
+                from,
+                person: person.uuid,
+                it_system: "OPUS",
+                user_id: employee.to_string(),
+                external_id: None,
+            });
+        }
+        if rng.percent(25) {
+            phone_address = Some(AddressRec {
+                uuid: self.uuid(tags::ADDRESS),
+                from,
+                owner_kind: "person",
+                owner: person.uuid,
+                address_type: "phone",
+                value: phone(rng),
+                visibility: if rng.percent(85) {
+                    "internal"
+                } else {
+                    "secret"
+                },
+            });
+        }
+        Hired {
+            person,
+            engagements,
+            email,
+            phone: phone_address,
+            itaccounts,
+            name,
+        }
+    }
+}
+
+impl Iterator for Org {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        if let Some(node) = self.tree.units.get(self.next_unit) {
+            self.next_unit += 1;
+            return Some(Item::Unit(node.rec.clone()));
+        }
+        loop {
+            if let Some(item) = self.queue.pop_front() {
+                return Some(item);
+            }
+            if self.next_staffed >= self.tree.units.len() {
+                return None;
+            }
+            let i = self.next_staffed;
+            self.next_staffed += 1;
+            self.staff_unit(i);
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The generator's promises: determinism, writer-valid lines, an import order and change stream
+//! the writer's integrity rules accept, and sizes near their targets.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use orghub_contracts::{EntityKind, Kommune};
+use serde_json::Value;
+
+use super::*;
+use crate::check::{Outcome, World};
+
+fn opts(code: &str, size: Size, seed: u64) -> Options {
+    Options {
+        kommune: Kommune::parse(code).expect("kommune"),
+        size,
+        seed,
+    }
+}
+
+/// The reference municipality of each size: Læsø, Aarhus, København.
+fn reference(size: Size) -> Options {
+    match size {
+        Size::Small => opts("825", size, 1),
+        Size::Medium => opts("751", size, 1),
+        Size::Large => opts("101", size, 1),
+    }
+}
+
+fn today() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 12, 1).expect("date")
+}
+
+fn ndjson(opts: &Options) -> Vec<u8> {
+    let mut out = Vec::new();
+    let lines = write_ndjson(opts, &mut out).expect("writes to memory");
+    assert_eq!(lines, out.iter().filter(|b| **b == b'\n').count() as u64);
+    out
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of bytes.
+fn fingerprint(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+#[test]
+fn the_same_options_give_the_same_bytes() {
+    for size in [Size::Small, Size::Medium] {
+        let o = reference(size);
+        assert_eq!(ndjson(&o), ndjson(&o), "{size}");
+    }
+    let o = reference(Size::Small);
+    assert_eq!(changes(&o, 500, today()), changes(&o, 500, today()));
+}
+
+/// Pins the small organisation's bytes, so that any change to the output is a deliberate one.
+/// When the generator is changed on purpose, update the fingerprint (and the counts in the crate
+/// documentation).
+#[test]
+fn the_small_organisation_is_pinned() {
+    let bytes = ndjson(&reference(Size::Small));
+    assert_eq!(
+        fingerprint(&bytes),
+        0x171c_02ba_2cce_3af5,
+        "the small organisation of 825, seed 1 changed: its fingerprint is now {:#x}",
+        fingerprint(&bytes)
+    );
+}
+
+#[test]
+fn different_seeds_and_municipalities_differ() {
+    let a = ndjson(&opts("825", Size::Small, 1));
+    let b = ndjson(&opts("825", Size::Small, 2));
+    let c = ndjson(&opts("751", Size::Small, 1));
+    assert_ne!(a, b);
+    assert_ne!(a, c);
+    let uuids = |bytes: &[u8]| -> HashSet<String> {
+        bytes
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_slice(l).expect("json line");
+                v["uuid"].as_str().expect("uuid").to_owned()
+            })
+            .collect()
+    };
+    assert!(uuids(&a).is_disjoint(&uuids(&b)), "seeds share no UUIDs");
+}
+
+#[test]
+fn lines_have_the_import_shape() {
+    let line = organisation(&reference(Size::Small))
+        .next()
+        .expect("a first line");
+    let json: Value = serde_json::from_str(&line.to_json()).expect("json");
+    assert_eq!(json["kind"], "unit");
+    assert_eq!(json["uuid"], line.uuid.to_string());
+    assert_eq!(json["state"]["name"], "Læsø Kommune");
+    assert_eq!(json["state"]["parent"], Value::Null);
+    assert_eq!(
+        json["state"]["validity"],
+        serde_json::json!({"from": "2007-01-01", "to": null})
+    );
+    assert_eq!(line.uuid.get_version_num(), 8);
+}
+
+#[test]
+fn sizes_parse_and_print() {
+    for size in Size::ALL {
+        assert_eq!(size.to_string().parse::<Size>(), Ok(size));
+    }
+    assert!("huge".parse::<Size>().is_err());
+}
+
+#[test]
+fn operations_have_the_changes_shape() {
+    let stream = changes(&reference(Size::Small), 300, today());
+    let put = stream
+        .iter()
+        .find(|c| matches!(c, Change::Put(_)))
+        .expect("a put");
+    let op = put.operation();
+    assert_eq!(op["op"], "put");
+    assert_eq!(op["kind"], put.kind().word());
+    assert_eq!(op["uuid"], put.uuid().to_string());
+    assert!(op["state"]["validity"]["from"].is_string());
+    let end = stream
+        .iter()
+        .find(|c| matches!(c, Change::Terminate { .. }))
+        .expect("a terminate");
+    let op = end.operation();
+    assert_eq!(op["op"], "terminate");
+    assert!(
+        op["to"]
+            .as_str()
+            .is_some_and(|d| d.len() == 10 && d > "2026-12-01")
+    );
+    assert_eq!(
+        op.as_object().map(|o| o.len()),
+        Some(4),
+        "op, kind, uuid, to"
+    );
+}
+
+/// Applies the whole organisation to an offline model of the writer: every line must parse with
+/// `parse_state` and be created (references to earlier lines of the right kind covering the
+/// whole interval, one root, no cycle).
+fn world_of(o: &Options) -> (World, Stats) {
+    let mut world = World::new();
+    let mut stats = Stats::default();
+    for (n, line) in organisation(o).enumerate() {
+        let outcome = world
+            .apply_line(&line)
+            .unwrap_or_else(|e| panic!("{} line {}: {e}", o.size, n + 1));
+        assert_eq!(
+            outcome,
+            Outcome::Created,
+            "{} line {}: each entity once",
+            o.size,
+            n + 1
+        );
+        stats.count(line.kind);
+    }
+    let roots = world.roots();
+    assert_eq!(roots.len(), 1, "exactly one root unit");
+    assert_eq!(
+        roots[0].1,
+        vec![orghub_contracts::Validity::open(tree::epoch())]
+    );
+    (world, stats)
+}
+
+fn check_size(size: Size, change_count: usize) {
+    let o = reference(size);
+    let (mut world, counted) = world_of(&o);
+    assert_eq!(counted, stats(&o));
+    assert_eq!(world.len() as u64, counted.total());
+    let stream = changes(&o, change_count, today());
+    assert_eq!(stream.len(), change_count);
+    let mut kinds: HashMap<(EntityKind, bool), usize> = HashMap::new();
+    for (n, change) in stream.iter().enumerate() {
+        let outcome = world
+            .apply(change)
+            .unwrap_or_else(|e| panic!("{size} change {n}: {e}\n{}", change.operation()));
+        assert_ne!(
+            outcome,
+            Outcome::Unchanged,
+            "{size} change {n} changes nothing: {}",
+            change.operation()
+        );
+        *kinds
+            .entry((change.kind(), matches!(change, Change::Put(_))))
+            .or_default() += 1;
+    }
+    if change_count >= 1000 {
+        for expected in [
+            (EntityKind::Person, true),
+            (EntityKind::Engagement, true),
+            (EntityKind::Address, true),
+            (EntityKind::ItAccount, true),
+            (EntityKind::Unit, true),
+            (EntityKind::Manager, true),
+            (EntityKind::Kle, true),
+            (EntityKind::Engagement, false),
+            (EntityKind::ItAccount, false),
+            (EntityKind::Address, false),
+            (EntityKind::Person, false),
+        ] {
+            assert!(
+                kinds.contains_key(&expected),
+                "{size}: no {expected:?} in {kinds:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_small_organisation_and_its_changes_satisfy_the_writer() {
+    // Long enough that most of Læsø's staff leave and are replaced.
+    check_size(Size::Small, 20_000);
+}
+
+#[test]
+fn the_medium_organisation_and_its_changes_satisfy_the_writer() {
+    check_size(Size::Medium, 5_000);
+}
+
+#[test]
+fn the_large_organisation_and_its_changes_satisfy_the_writer() {
+    check_size(Size::Large, 5_000);
+}
+
+#[test]
+fn other_municipalities_and_seeds_satisfy_the_writer_too() {
+    for (code, seed) in [("101", 7), ("400", 3), ("147", 11), ("860", 0)] {
+        let o = opts(code, Size::Small, seed);
+        let (mut world, _) = world_of(&o);
+        for change in changes(&o, 1_000, today()) {
+            let outcome = world.apply(&change).expect("change applies");
+            assert_ne!(outcome, Outcome::Unchanged);
+        }
+    }
+    // A day long before the organisation's latest start dates still gives a valid stream.
+    let o = opts("751", Size::Medium, 5);
+    let (mut world, _) = world_of(&o);
+    let early = NaiveDate::from_ymd_opt(2019, 3, 14).expect("date");
+    for change in changes(&o, 2_000, early) {
+        assert_ne!(
+            world.apply(&change).expect("change applies"),
+            Outcome::Unchanged
+        );
+    }
+}
+
+#[test]
+fn sizes_hit_their_targets() {
+    let small = stats(&reference(Size::Small));
+    assert!((180..=260).contains(&small.persons), "{small}");
+    assert!((20..=45).contains(&small.units), "{small}");
+    let medium = stats(&reference(Size::Medium));
+    assert!((4_500..=5_500).contains(&medium.persons), "{medium}");
+    let large = stats(&reference(Size::Large));
+    assert!((37_000..=44_000).contains(&large.persons), "{large}");
+    assert!((2_700..=3_300).contains(&large.units), "{large}");
+    assert!((185_000..=220_000).contains(&large.total()), "{large}");
+    for s in [small, medium, large] {
+        assert_eq!(s.managers, s.units, "a manager function per unit");
+        assert!(s.engagements >= s.persons);
+    }
+}
+
+/// Reads the small organisation back as a human would: names, titles, addresses.
+#[test]
+fn the_organisation_looks_like_a_danish_municipality() {
+    let o = opts("751", Size::Medium, 1);
+    let lines: Vec<Line> = organisation(&o).collect();
+    let units: HashMap<String, &Line> = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Unit)
+        .map(|l| (l.uuid.to_string(), l))
+        .collect();
+    let names: HashSet<&str> = units
+        .values()
+        .filter_map(|l| l.state["name"].as_str())
+        .collect();
+    for expected in [
+        "Aarhus Kommune",
+        "Borgmesterens Afdeling",
+        "Børn og Unge",
+        "Sundhed og Omsorg",
+        "Teknik og Miljø",
+        "Kultur og Borgerservice",
+        "Beskæftigelse",
+        "Sociale Forhold",
+        "Jobcenter Aarhus",
+        "Hovedbiblioteket",
+    ] {
+        assert!(names.contains(expected), "no unit {expected}");
+    }
+    assert!(names.iter().any(|n| n.ends_with("skolen")));
+    assert!(names.iter().any(|n| n.starts_with("Plejecenter ")));
+    assert!(names.iter().any(|n| n.starts_with("Børnehuset ")));
+    assert_eq!(
+        names.len(),
+        units.len(),
+        "unit names are unique in a municipality"
+    );
+
+    // Teachers work in schools, SOSU staff in care.
+    let unit_name = |uuid: &Value| -> String {
+        units[uuid.as_str().expect("uuid")].state["name"]
+            .as_str()
+            .expect("name")
+            .to_owned()
+    };
+    let mut teachers = 0;
+    let mut sosu = 0;
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Engagement) {
+        let unit = unit_name(&l.state["unit"]);
+        match l.state["job_title"].as_str() {
+            Some("Lærer") => {
+                teachers += 1;
+                assert!(
+                    unit.contains("skole") || unit.contains("Skole"),
+                    "a teacher in {unit}"
+                );
+            }
+            Some(t) if t.starts_with("Social- og sundheds") => {
+                sosu += 1;
+                assert!(
+                    [
+                        "Plejecenter",
+                        "Plejehjemmet",
+                        "Omsorgscenter",
+                        "Hjemmeplejen",
+                        "Sygeplejen",
+                        "Bo",
+                        "Opgangsfællesskabet"
+                    ]
+                    .iter()
+                    .any(|p| unit.starts_with(p)),
+                    "SOSU staff in {unit}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        teachers > 500 && sosu > 500,
+        "{teachers} teachers, {sosu} SOSU"
+    );
+
+    let emails: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Address && l.state["address_type"] == "email")
+        .filter_map(|l| l.state["value"].as_str())
+        .collect();
+    assert!(
+        emails
+            .iter()
+            .all(|e| e.ends_with("@aarhus.dk") && e.is_ascii())
+    );
+    assert_eq!(
+        emails.len(),
+        emails.iter().collect::<HashSet<_>>().len(),
+        "e-mail addresses are unique"
+    );
+    let cprs = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Person && l.state.get("cpr").is_some())
+        .count();
+    let persons = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Person)
+        .count();
+    assert!(
+        cprs * 100 / persons >= 20 && cprs * 100 / persons <= 40,
+        "{cprs} CPR numbers among {persons} persons"
+    );
+    let vacant = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Manager && l.state["person"].is_null())
+        .count();
+    assert!(
+        vacant > 0 && vacant * 100 / units.len() <= 10,
+        "{vacant} vacant"
+    );
+    let engagement_types: HashSet<&str> = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Engagement)
+        .filter_map(|l| l.state["engagement_type"].as_str())
+        .collect();
+    assert_eq!(
+        engagement_types,
+        HashSet::from([
+            "Månedslønnet, fuldtid",
+            "Månedslønnet, deltid",
+            "Timelønnet",
+            "Elev"
+        ])
+    );
+}
