@@ -1,0 +1,310 @@
+//! The runtime: owns the AMQP connection, the consume loop, batching and acknowledgement, and
+//! calls the sink. Sinks never see the broker.
+//!
+//! - [`batch`]: one batch from decoding to settlement (retry, dead-letter, ack).
+//! - [`republish`]: the confirmed copies to the retry queues and the DLQ, and their headers.
+//!
+//! A session is one connection: declare the topology, (the first time) apply the policy, remove
+//! stale bindings and bootstrap/resync, then consume in batches. A lost connection ends the
+//! session; unacknowledged deliveries go back to the queue and the next session starts over
+//! (the version guard makes re-applying harmless). Shutdown stops taking new batches, finishes and
+//! settles the current one, cancels the consumer and closes the connection.
+
+pub mod batch;
+pub mod republish;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use orghub_broker::lapin::message::Delivery;
+use orghub_broker::lapin::options::{
+    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
+};
+use orghub_broker::lapin::types::FieldTable;
+use orghub_broker::lapin::{Connection, Consumer};
+use orghub_broker::mgmt::Management;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::{Command, Config};
+use crate::metrics::Metrics;
+use crate::resync::{self, WriterClient};
+use crate::sink::Sink;
+use crate::topology::{self, Names};
+use republish::Republisher;
+
+/// How often the queue depth is sampled for `queue_messages`.
+const DEPTH_EVERY: Duration = Duration::from_secs(1);
+/// Pause after a batch that had to hand deliveries back to the broker.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+/// Reconnect backoff bounds.
+const RECONNECT_MIN: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(10);
+
+/// What the runtime's parts share.
+#[derive(Debug)]
+pub struct Shared<S> {
+    pub config: Config,
+    pub names: Names,
+    pub sink: Arc<S>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// How a session ended.
+enum End {
+    /// Shutdown was requested and everything is settled.
+    Stopped,
+    /// The connection or channel broke; try again.
+    Lost(String),
+}
+
+/// Runs sessions until `stop` turns true. Returns an error only for what retrying cannot fix
+/// (a resync the writer refuses).
+pub async fn run<S: Sink>(
+    shared: Arc<Shared<S>>,
+    command: Command,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mut setup_done = false;
+    let mut pause = RECONNECT_MIN;
+    loop {
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let why = match session(&shared, command, &mut setup_done, &stop).await {
+            Ok(End::Stopped) => return Ok(()),
+            Ok(End::Lost(why)) => why,
+            Err(Fatal(e)) => return Err(e),
+        };
+        shared.metrics.connected.set(0);
+        if started.elapsed() > RECONNECT_MAX * 3 {
+            pause = RECONNECT_MIN;
+        }
+        tracing::warn!(error = %why, retry_in = ?pause, "RabbitMQ session ended; reconnecting");
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = until_stopped(&stop) => return Ok(()),
+        }
+        pause = (pause * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// An error that ends the runtime.
+struct Fatal(anyhow::Error);
+
+async fn session<S: Sink>(
+    shared: &Shared<S>,
+    command: Command,
+    setup_done: &mut bool,
+    stop: &watch::Receiver<bool>,
+) -> Result<End, Fatal> {
+    let config = &shared.config;
+    let names = &shared.names;
+    let conn = match orghub_broker::connect(
+        config.amqp_url.expose(),
+        &format!("orghub-subscriber {}", names.subscriber),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => return Ok(End::Lost(e.to_string())),
+    };
+    let routing_keys = config.routing_keys();
+    if let Err(e) = topology::declare(&conn, names, &config.retry, &routing_keys).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "cannot declare the subscriber's topology"
+        );
+        close(&conn).await;
+        return Ok(End::Lost(format!("{e:#}")));
+    }
+    if !*setup_done {
+        first_time_setup(shared, &conn, &routing_keys).await;
+        let client = WriterClient::new(config.writer_url.clone(), config.writer_token.clone());
+        let all = command == Command::Resync;
+        if let Err(e) = resync::bootstrap(
+            &client,
+            shared.sink.as_ref(),
+            &config.bindings,
+            all,
+            &shared.metrics,
+            stop,
+        )
+        .await
+        {
+            close(&conn).await;
+            return Err(Fatal(e));
+        }
+        if *stop.borrow() {
+            close(&conn).await;
+            return Ok(End::Stopped);
+        }
+        *setup_done = true;
+    }
+    let end = consume(shared, &conn, stop).await;
+    close(&conn).await;
+    Ok(match end {
+        Ok(end) => end,
+        Err(e) => End::Lost(format!("{e:#}")),
+    })
+}
+
+/// Policy and stale bindings, through the management API; problems are logged, not fatal.
+async fn first_time_setup<S: Sink>(shared: &Shared<S>, conn: &Connection, routing_keys: &[String]) {
+    let config = &shared.config;
+    let mgmt = match Management::parse(config.management_url.expose()) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "no management API client; policy and stale bindings not handled"
+            );
+            return;
+        }
+    };
+    let vhost = config.vhost();
+    topology::apply_policy(&mgmt, &vhost, &shared.names, config.retry.delivery_limit).await;
+    if let Err(e) = topology::unbind_stale(conn, &mgmt, &vhost, &shared.names, routing_keys).await {
+        tracing::warn!(error = format!("{e:#}"), "cannot remove stale bindings");
+    }
+}
+
+async fn consume<S: Sink>(
+    shared: &Shared<S>,
+    conn: &Connection,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<End> {
+    let config = &shared.config;
+    let republisher = Republisher::new(conn, &shared.names.exchange)
+        .await
+        .context("opening the publishing channel")?;
+    let channel = conn
+        .create_channel()
+        .await
+        .context("opening the consuming channel")?;
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await
+        .context("setting the prefetch")?;
+    let tag = format!(
+        "orghub-subscriber-{}-{}",
+        shared.names.subscriber,
+        std::process::id()
+    );
+    let mut consumer: Consumer = channel
+        .basic_consume(
+            shared.names.queue.as_str().into(),
+            tag.as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("consuming from {}", shared.names.queue))?;
+    shared.metrics.connected.set(1);
+    shared.metrics.sessions.inc();
+    tracing::info!(queue = %shared.names.queue, sink = shared.sink.kind(), "consuming");
+    let mut last_depth = Instant::now() - DEPTH_EVERY;
+    loop {
+        let first = tokio::select! {
+            biased;
+            _ = until_stopped(stop) => {
+                // Stop taking deliveries; whatever was prefetched goes back when the channel
+                // closes.
+                let cancel = BasicCancelOptions::default();
+                let _ = channel.basic_cancel(tag.as_str().into(), cancel).await;
+                let _ = channel.close(200, "shutting down".into()).await;
+                return Ok(End::Stopped);
+            }
+            next = consumer.next() => next,
+        };
+        let first = match first {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return Ok(End::Lost(format!("consumer: {e}"))),
+            None => return Ok(End::Lost("the broker cancelled the consumer".into())),
+        };
+        let (deliveries, broken) = fill(
+            &mut consumer,
+            first,
+            config.batch_size.into(),
+            config.batch_linger,
+        )
+        .await;
+        if let Some(why) = broken {
+            // The channel is gone: these deliveries cannot be acknowledged and come back anyway.
+            return Ok(End::Lost(why));
+        }
+        match batch::process(shared, &republisher, deliveries, stop).await {
+            Err(lost) => return Ok(End::Lost(lost.to_string())),
+            // Copies could not be published (broker trouble, a missing queue): the broker
+            // redelivers those at once. Pause so that, without a delivery limit, this is not a
+            // hot loop.
+            Ok(requeued) if requeued > 0 => {
+                tokio::select! {
+                    _ = tokio::time::sleep(REQUEUE_PAUSE) => {}
+                    _ = until_stopped(stop) => {}
+                }
+            }
+            Ok(_) => {}
+        }
+        if last_depth.elapsed() >= DEPTH_EVERY {
+            last_depth = Instant::now();
+            sample_depth(shared, &republisher).await;
+        }
+    }
+}
+
+/// Takes more deliveries after `first` until the batch is full or `linger` has passed. A broken
+/// consumer is reported with the reason.
+async fn fill(
+    consumer: &mut Consumer,
+    first: Delivery,
+    size: usize,
+    linger: Duration,
+) -> (Vec<Delivery>, Option<String>) {
+    let deadline = Instant::now() + linger;
+    let mut batch = Vec::with_capacity(size);
+    batch.push(first);
+    while batch.len() < size {
+        match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(Ok(d))) => batch.push(d),
+            Ok(Some(Err(e))) => return (batch, Some(format!("consumer: {e}"))),
+            Ok(None) => return (batch, Some("the broker cancelled the consumer".into())),
+            Err(_) => break,
+        }
+    }
+    (batch, None)
+}
+
+async fn sample_depth<S: Sink>(shared: &Shared<S>, republisher: &Republisher) {
+    let declared = republisher
+        .channel()
+        .queue_declare(
+            shared.names.queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    if let Ok(queue) = declared {
+        shared
+            .metrics
+            .queue_messages
+            .set(i64::from(queue.message_count()));
+    }
+}
+
+/// Completes once `stop` is true (at once if it already is).
+pub(crate) async fn until_stopped(stop: &watch::Receiver<bool>) {
+    let mut stop = stop.clone();
+    // The guard `wait_for` returns is not `Send`; drop it here rather than in a caller's select.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn close(conn: &Connection) {
+    let _ = conn.close(200, "bye".into()).await;
+}
