@@ -273,6 +273,28 @@ impl Management {
         self.send(Method::PUT, segments, Some(body)).await.map(drop)
     }
 
+    /// `POST /api/<segments...>` with a JSON body, the answer as JSON; `None` on 404. For the
+    /// few API calls that are POSTs, such as reading messages (`queues/<vhost>/<queue>/get`).
+    pub async fn post_json(
+        &self,
+        segments: &[&str],
+        body: &Value,
+    ) -> Result<Option<Value>, MgmtError> {
+        let url = self.url(segments);
+        let Some(response) = self.send(Method::POST, segments, Some(body)).await? else {
+            return Ok(None);
+        };
+        response
+            .json()
+            .await
+            .map(Some)
+            .map_err(|source| MgmtError::Http {
+                method: Method::POST,
+                url: url.to_string(),
+                source,
+            })
+    }
+
     /// `DELETE /api/<segments...>`; `Ok(false)` if there was nothing to delete (404).
     pub async fn delete(&self, segments: &[&str]) -> Result<bool, MgmtError> {
         Ok(self.send(Method::DELETE, segments, None).await?.is_some())

@@ -1,0 +1,9 @@
+//! The commands, one file each, all of the same shape: clap arguments and
+//! `run(args, &Settings) -> Result<(), CliError>`, printing a table or (`--json`) JSON on
+//! stdout.
+
+pub mod dlq;
+pub mod import;
+pub mod status;
+pub mod subscriber;
+pub mod token;

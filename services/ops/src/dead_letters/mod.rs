@@ -1,0 +1,481 @@
+//! Dead letters: what one says ([`DeadLetter`], read from its properties, headers and body),
+//! which ones an operator means ([`Selector`]), and the properties a replayed or parked copy
+//! carries ([`republish_properties`]). [`queue`] does the AMQP work on `sub.<name>.dlq`.
+//!
+//! Header conventions (agreed with the subscriber runtime): a dead letter the runtime made
+//! carries `orghub-error-kind`, `orghub-error`, `orghub-attempts`, `orghub-failed-at` (RFC 3339)
+//! and `orghub-subscriber`; one the broker made (delivery limit) carries only `x-death`.
+//! `orghub-replay-count` counts replays.
+
+pub mod queue;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use orghub_broker::headers_to_map;
+use orghub_broker::lapin::BasicProperties;
+use orghub_broker::lapin::types::{AMQPValue, FieldTable, ShortString};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use queue::{DeadLetterQueues, DlqError, PurgeReport, ReplayReport, Unconfirmed};
+
+pub const ERROR_KIND: &str = "orghub-error-kind";
+pub const ERROR: &str = "orghub-error";
+pub const ATTEMPTS: &str = "orghub-attempts";
+pub const FAILED_AT: &str = "orghub-failed-at";
+pub const SUBSCRIBER: &str = "orghub-subscriber";
+pub const RETRIES: &str = "orghub-retries";
+pub const REPLAY_COUNT: &str = "orghub-replay-count";
+
+/// Headers a replayed copy must not carry: the failure it is replayed after is over, and the
+/// runtime counts attempts afresh.
+pub const STRIPPED_ON_REPLAY: [&str; 5] = [RETRIES, ATTEMPTS, ERROR, ERROR_KIND, FAILED_AT];
+
+/// The reason shown for a message the broker dead-lettered after too many failed attempts.
+pub const REASON_DELIVERY_LIMIT: &str = "delivery-limit";
+
+/// One dead letter as an operator reads it. Fields the message does not tell are `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// The event id (`message_id`, `ce-id` or the body's `id`).
+    pub id: Option<String>,
+    /// The event type (AMQP `type`, `ce-type` or the body's `type`).
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    /// The entity UUID (`ce-subject` or the body's `subject`).
+    pub subject: Option<String>,
+    /// `ce-entityversion` or the body's `entityversion`.
+    pub entity_version: Option<String>,
+    /// `orghub-error-kind`, `delivery-limit` for the broker's own dead letters, or `unknown`.
+    pub reason: String,
+    pub attempts: Option<String>,
+    pub error: Option<String>,
+    /// When it was dead-lettered, RFC 3339.
+    pub failed_at: Option<String>,
+    /// Times it was replayed before.
+    pub replay_count: u32,
+    pub subscriber: Option<String>,
+}
+
+impl DeadLetter {
+    /// Reads a dead letter. Never fails: a garbage body just leaves the event fields empty.
+    pub fn read(props: &BasicProperties, body: &[u8]) -> DeadLetter {
+        let headers = headers_to_map(props);
+        let header = |name: &str| headers.get(name).filter(|v| !v.is_empty()).cloned();
+        let short = |s: &Option<ShortString>| s.as_ref().map(|s| s.to_string());
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let from_body = |name: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(name))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        };
+        let death = first_death(props);
+        let reason = header(ERROR_KIND).unwrap_or_else(|| match &death {
+            Some(d) => d
+                .reason
+                .as_deref()
+                .filter(|r| *r != "delivery_limit")
+                .map_or_else(|| REASON_DELIVERY_LIMIT.to_owned(), |r| r.replace('_', "-")),
+            None => "unknown".to_owned(),
+        });
+        let error = header(ERROR).or_else(|| {
+            death.as_ref().map(|d| {
+                format!(
+                    "dead-lettered by the broker from {} ({})",
+                    d.queue.as_deref().unwrap_or("?"),
+                    d.reason.as_deref().unwrap_or("delivery_limit")
+                )
+            })
+        });
+        let failed_at = header(FAILED_AT).or_else(|| {
+            death
+                .as_ref()
+                .and_then(|d| d.time)
+                .and_then(|t| DateTime::<Utc>::from_timestamp(i64::try_from(t).ok()?, 0))
+                .map(|t| t.to_rfc3339())
+        });
+        DeadLetter {
+            id: short(props.message_id())
+                .or_else(|| header("ce-id"))
+                .or_else(|| from_body("id")),
+            event_type: short(props.kind())
+                .or_else(|| header("ce-type"))
+                .or_else(|| from_body("type")),
+            subject: header("ce-subject").or_else(|| from_body("subject")),
+            entity_version: header("ce-entityversion").or_else(|| from_body("entityversion")),
+            reason,
+            attempts: header(ATTEMPTS).or_else(|| header("x-delivery-count")),
+            error,
+            failed_at,
+            replay_count: replay_count(&headers),
+            subscriber: header(SUBSCRIBER),
+        }
+    }
+
+    /// When it was dead-lettered, if that is known and well-formed.
+    pub fn failed_at_time(&self) -> Option<DateTime<Utc>> {
+        self.failed_at
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+fn replay_count(headers: &BTreeMap<String, String>) -> u32 {
+    headers
+        .get(REPLAY_COUNT)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The most recent `x-death` entry.
+#[derive(Debug, Default)]
+struct Death {
+    reason: Option<String>,
+    queue: Option<String>,
+    time: Option<u64>,
+}
+
+fn first_death(props: &BasicProperties) -> Option<Death> {
+    let headers = props.headers().as_ref()?;
+    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
+        return None;
+    };
+    let mut death = Death::default();
+    if let Some(AMQPValue::FieldTable(table)) = deaths.as_slice().first() {
+        for (key, value) in table.inner() {
+            let text = match value {
+                AMQPValue::LongString(s) => Some(s.to_string()),
+                AMQPValue::ShortString(s) => Some(s.to_string()),
+                _ => None,
+            };
+            match (key.as_str(), value) {
+                ("reason", _) => death.reason = text,
+                ("queue", _) => death.queue = text,
+                ("time", AMQPValue::Timestamp(t)) => death.time = Some(*t),
+                _ => {}
+            }
+        }
+    }
+    Some(death)
+}
+
+/// Which dead letters a command acts on. Criteria combine with "and"; several ids with "or".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selector {
+    pub all: bool,
+    pub ids: Vec<String>,
+    pub reason: Option<String>,
+    /// A full type (`dk.orghub.org.unit.created.v1`) or its short form (`unit.created`).
+    pub event_type: Option<String>,
+}
+
+impl Selector {
+    /// Every dead letter.
+    pub fn all() -> Self {
+        Selector {
+            all: true,
+            ..Selector::default()
+        }
+    }
+
+    /// Whether no criterion at all was given (a command must refuse that).
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.ids.is_empty() && self.reason.is_none() && self.event_type.is_none()
+    }
+
+    pub fn matches(&self, letter: &DeadLetter) -> bool {
+        if self.all {
+            return true;
+        }
+        if self.is_empty() {
+            return false;
+        }
+        let id_ok = self.ids.is_empty()
+            || letter
+                .id
+                .as_ref()
+                .is_some_and(|id| self.ids.iter().any(|want| want == id));
+        let reason_ok = self.reason.as_ref().is_none_or(|r| *r == letter.reason);
+        let type_ok = self.event_type.as_ref().is_none_or(|want| {
+            letter
+                .event_type
+                .as_ref()
+                .is_some_and(|ty| ty == want || short_type(want).is_some_and(|full| *ty == full))
+        });
+        id_ok && reason_ok && type_ok
+    }
+
+    /// How the selection reads in messages: `--all`, `--id a --reason b`, ...
+    pub fn describe(&self) -> String {
+        if self.all {
+            return "--all".into();
+        }
+        let mut parts: Vec<String> = self.ids.iter().map(|id| format!("--id {id}")).collect();
+        if let Some(r) = &self.reason {
+            parts.push(format!("--reason {r}"));
+        }
+        if let Some(t) = &self.event_type {
+            parts.push(format!("--type {t}"));
+        }
+        parts.join(" ")
+    }
+}
+
+/// `unit.created` → `dk.orghub.org.unit.created.v1`.
+fn short_type(short: &str) -> Option<String> {
+    let (kind, action) = short.split_once('.')?;
+    Some(
+        orghub_contracts::EventType {
+            kind: orghub_contracts::EntityKind::from_word(kind)?,
+            action: orghub_contracts::Action::from_word(action)?,
+        }
+        .to_string(),
+    )
+}
+
+/// Where a dead letter is sent back to, and so how its headers change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Republish {
+    /// Back to `sub.<name>`: failure headers stripped, `orghub-replay-count` set to this.
+    Replay { replay_count: u32 },
+    /// To `sub.<name>.parked`: kept as it failed, so the operator can still read why.
+    Park,
+}
+
+/// The properties of the copy that is republished: every AMQP property and every header of the
+/// dead letter except
+/// - headers starting with `x-` (`x-death`, `x-delivery-count`, ...): the broker's own, which a
+///   client must not forge and which would make the copy look dead-lettered already;
+/// - on a replay, the failure headers ([`STRIPPED_ON_REPLAY`]);
+/// - `expiration`: a replayed message must not expire on its way back;
+/// - `user_id`: RabbitMQ refuses a publish whose `user_id` is not the publishing user.
+pub fn republish_properties(props: &BasicProperties, how: Republish) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Some(table) = props.headers() {
+        for (name, value) in table.inner() {
+            let name_str = name.as_str();
+            let drop = name_str.starts_with("x-")
+                || name_str == REPLAY_COUNT && matches!(how, Republish::Replay { .. })
+                || matches!(how, Republish::Replay { .. })
+                    && STRIPPED_ON_REPLAY.contains(&name_str);
+            if !drop {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    if let Republish::Replay { replay_count } = how {
+        headers.insert(
+            REPLAY_COUNT.into(),
+            AMQPValue::LongString(replay_count.to_string().as_str().into()),
+        );
+    }
+    let mut out = BasicProperties::default().with_headers(headers);
+    macro_rules! copy {
+        ($($get:ident => $with:ident),* $(,)?) => {
+            $(if let Some(v) = props.$get() { out = out.$with(v.clone()); })*
+        };
+    }
+    copy!(
+        content_type => with_content_type,
+        content_encoding => with_content_encoding,
+        delivery_mode => with_delivery_mode,
+        priority => with_priority,
+        correlation_id => with_correlation_id,
+        reply_to => with_reply_to,
+        message_id => with_message_id,
+        timestamp => with_timestamp,
+        kind => with_type,
+        app_id => with_app_id,
+        cluster_id => with_cluster_id,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use orghub_contracts::{Action, EntityKind, EventType, examples};
+
+    use super::*;
+
+    fn event_props() -> (orghub_contracts::AmqpMessage, BasicProperties) {
+        let msg = examples::event(EventType {
+            kind: EntityKind::Unit,
+            action: Action::Updated,
+        })
+        .to_amqp();
+        let props = orghub_broker::properties_for(&msg);
+        (msg, props)
+    }
+
+    fn with_headers(props: BasicProperties, extra: &[(&str, AMQPValue)]) -> BasicProperties {
+        let mut table = props.headers().clone().unwrap_or_default();
+        for (k, v) in extra {
+            table.insert((*k).into(), v.clone());
+        }
+        props.with_headers(table)
+    }
+
+    fn long(s: &str) -> AMQPValue {
+        AMQPValue::LongString(s.into())
+    }
+
+    fn x_death(reason: &str) -> AMQPValue {
+        let mut entry = FieldTable::default();
+        entry.insert("reason".into(), long(reason));
+        entry.insert("queue".into(), long("sub.x"));
+        entry.insert("time".into(), AMQPValue::Timestamp(1_770_000_000));
+        entry.insert("count".into(), AMQPValue::LongLongInt(1));
+        AMQPValue::FieldArray(vec![AMQPValue::FieldTable(entry)].into())
+    }
+
+    #[test]
+    fn a_runtime_dead_letter_shows_its_event_and_failure() {
+        let (msg, props) = event_props();
+        let props = with_headers(
+            props,
+            &[
+                (ERROR_KIND, long("sink-permanent")),
+                (ERROR, long("HTTP 400 from the fagsystem")),
+                (ATTEMPTS, long("1")),
+                (FAILED_AT, long("2026-03-02T10:00:00+00:00")),
+                (SUBSCRIBER, long("x")),
+                (REPLAY_COUNT, long("2")),
+            ],
+        );
+        let letter = DeadLetter::read(&props, &msg.body);
+        assert_eq!(letter.id.as_deref(), Some(msg.message_id.as_str()));
+        assert_eq!(
+            letter.event_type.as_deref(),
+            Some("dk.orghub.org.unit.updated.v1")
+        );
+        assert_eq!(
+            letter.subject.as_deref(),
+            Some(examples::entity_uuid(EntityKind::Unit).to_string().as_str())
+        );
+        assert_eq!(letter.entity_version.as_deref(), Some("2"));
+        assert_eq!(letter.reason, "sink-permanent");
+        assert_eq!(letter.attempts.as_deref(), Some("1"));
+        assert_eq!(letter.error.as_deref(), Some("HTTP 400 from the fagsystem"));
+        assert_eq!(letter.replay_count, 2);
+        assert!(letter.failed_at_time().is_some());
+    }
+
+    #[test]
+    fn a_broker_dead_letter_reads_as_delivery_limit() {
+        let (msg, props) = event_props();
+        let props = with_headers(props, &[("x-death", x_death("delivery_limit"))]);
+        let letter = DeadLetter::read(&props, &msg.body);
+        assert_eq!(letter.reason, "delivery-limit");
+        assert!(
+            letter.error.as_deref().is_some_and(|e| e.contains("sub.x")),
+            "{letter:?}"
+        );
+        assert_eq!(
+            letter.failed_at.as_deref(),
+            Some("2026-02-02T02:40:00+00:00")
+        );
+    }
+
+    #[test]
+    fn event_fields_come_from_the_body_when_properties_lack_them() {
+        let (msg, _) = event_props();
+        let letter = DeadLetter::read(&BasicProperties::default(), &msg.body);
+        assert_eq!(letter.id.as_deref(), Some(msg.message_id.as_str()));
+        assert_eq!(letter.entity_version.as_deref(), Some("2"));
+        assert_eq!(letter.reason, "unknown");
+        let garbage = DeadLetter::read(&BasicProperties::default(), b"\x00{nope");
+        assert_eq!(garbage.id, None);
+        assert_eq!(garbage.event_type, None);
+    }
+
+    #[test]
+    fn selectors_match_by_id_reason_and_type_together() {
+        let (msg, props) = event_props();
+        let props = with_headers(props, &[(ERROR_KIND, long("bad-data"))]);
+        let letter = DeadLetter::read(&props, &msg.body);
+        let sel = |ids: &[&str], reason: Option<&str>, ty: Option<&str>| Selector {
+            all: false,
+            ids: ids.iter().map(|s| (*s).to_owned()).collect(),
+            reason: reason.map(str::to_owned),
+            event_type: ty.map(str::to_owned),
+        };
+        assert!(Selector::all().matches(&letter));
+        assert!(!Selector::default().matches(&letter));
+        assert!(sel(&[&msg.message_id], None, None).matches(&letter));
+        assert!(sel(&["other", &msg.message_id], None, None).matches(&letter));
+        assert!(!sel(&["other"], None, None).matches(&letter));
+        assert!(sel(&[], Some("bad-data"), None).matches(&letter));
+        assert!(!sel(&[], Some("not-json"), None).matches(&letter));
+        assert!(sel(&[], None, Some("unit.updated")).matches(&letter));
+        assert!(sel(&[], None, Some("dk.orghub.org.unit.updated.v1")).matches(&letter));
+        assert!(!sel(&[], Some("bad-data"), Some("unit.created")).matches(&letter));
+    }
+
+    #[test]
+    fn a_replayed_copy_keeps_the_event_and_drops_failure_and_broker_headers() {
+        let (msg, props) = event_props();
+        let props = with_headers(
+            props,
+            &[
+                (ERROR_KIND, long("sink-permanent")),
+                (ERROR, long("boom")),
+                (ATTEMPTS, long("3")),
+                (RETRIES, long("2")),
+                (FAILED_AT, long("2026-03-02T10:00:00+00:00")),
+                (SUBSCRIBER, long("x")),
+                (REPLAY_COUNT, long("1")),
+                ("x-death", x_death("rejected")),
+                ("x-delivery-count", AMQPValue::LongLongInt(4)),
+            ],
+        )
+        .with_expiration("5000".into())
+        .with_user_id("sub-x".into());
+        let copy = republish_properties(&props, Republish::Replay { replay_count: 2 });
+        let headers = headers_to_map(&copy);
+        for (name, value) in &msg.headers {
+            assert_eq!(headers.get(name), Some(value), "{name}");
+        }
+        assert_eq!(headers.get(REPLAY_COUNT).map(String::as_str), Some("2"));
+        assert_eq!(headers.get(SUBSCRIBER).map(String::as_str), Some("x"));
+        for gone in STRIPPED_ON_REPLAY {
+            assert!(!headers.contains_key(gone), "{gone}");
+        }
+        let raw = copy.headers().clone().unwrap_or_default();
+        assert!(raw.inner().keys().all(|k| !k.as_str().starts_with("x-")));
+        assert_eq!(copy.message_id(), props.message_id());
+        assert_eq!(copy.kind(), props.kind());
+        assert_eq!(copy.content_type(), props.content_type());
+        assert_eq!(copy.timestamp(), props.timestamp());
+        assert_eq!(copy.app_id(), props.app_id());
+        assert_eq!(copy.delivery_mode(), props.delivery_mode());
+        assert_eq!(*copy.expiration(), None);
+        assert_eq!(*copy.user_id(), None);
+    }
+
+    #[test]
+    fn a_parked_copy_keeps_why_it_failed() {
+        let (_, props) = event_props();
+        let props = with_headers(
+            props,
+            &[
+                (ERROR_KIND, long("sink-permanent")),
+                (REPLAY_COUNT, long("3")),
+                ("x-death", x_death("rejected")),
+            ],
+        );
+        let headers = headers_to_map(&republish_properties(&props, Republish::Park));
+        assert_eq!(
+            headers.get(ERROR_KIND).map(String::as_str),
+            Some("sink-permanent")
+        );
+        assert_eq!(headers.get(REPLAY_COUNT).map(String::as_str), Some("3"));
+        assert!(!headers.keys().any(|k| k.starts_with("x-")));
+    }
+}

@@ -1,0 +1,8 @@
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = orghub_ops::Cli::parse();
+    orghub_telemetry::init("orghubctl");
+    orghub_ops::run(cli).await
+}
