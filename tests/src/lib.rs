@@ -10,6 +10,10 @@
 //!   what was published, decoded.
 //! - [`writer`]: an in-process writer (API and relay) on port 0 and a JSON client for it.
 //! - [`cargo_bin`]: the path of a workspace binary, for tests that run and kill real processes.
+//! - [`subscriber`]: subscriber config files, an in-process subscriber, sink state probes, a DLQ
+//!   reader, a fault-injecting sink decorator and the webhook test server.
+//! - [`ops`]: the real `orghubctl` run against a test's database, vhost and writer, subscriber
+//!   topologies and fabricated dead letters.
 //!
 //! Tests call [`TestDatabase::drop_now`] and [`TestVhost::delete_now`] at their end. A test that
 //! panics before leaves its database or vhost behind; that is harmless, since every name is
@@ -22,6 +26,8 @@
 //! `http://guest:guest@127.0.0.1:15672`), `ORGHUB_TEST_AMQP_URL` (default
 //! `amqp://guest:guest@127.0.0.1:5672`, without a vhost).
 
+pub mod ops;
+pub mod subscriber;
 pub mod writer;
 
 use std::fmt::Write as _;

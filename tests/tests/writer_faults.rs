@@ -268,8 +268,15 @@ async fn a_writer_killed_mid_import_leaves_state_and_events_consistent_and_the_r
 }
 
 fn rabbitmqctl(args: &[&str]) {
-    let out = std::process::Command::new("rabbitmqctl").args(args).output().expect("run rabbitmqctl");
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("run rabbitmqctl");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Stops the whole RabbitMQ application, so it must not run beside other broker tests:
@@ -281,18 +288,31 @@ async fn writes_succeed_while_rabbitmq_is_stopped_and_every_event_arrives_once_i
     let vhost = TestVhost::create().await;
     durable_probe(&vhost.amqp_url, "probe.stopped", "org.751.#").await;
     let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
-    let lines: Vec<String> = std::iter::once(unit_line(1, None)).chain((2..=200).map(|n| unit_line(n, Some(1)))).collect();
-    let r = writer.post_text("/api/v1/751/import", lines[..100].concat()).await;
+    let lines: Vec<String> = std::iter::once(unit_line(1, None))
+        .chain((2..=200).map(|n| unit_line(n, Some(1))))
+        .collect();
+    let r = writer
+        .post_text("/api/v1/751/import", lines[..100].concat())
+        .await;
     assert_eq!(r.body["created"], 100, "{}", r.text);
 
     rabbitmqctl(&["stop_app"]);
-    let during = writer.post_text("/api/v1/751/import", lines[100..].concat()).await;
+    let during = writer
+        .post_text("/api/v1/751/import", lines[100..].concat())
+        .await;
     let readyz = writer.get("/readyz").await;
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
     assert_eq!(during.status, 200, "{}", during.text);
-    assert_eq!(during.body["created"], 100, "writes succeed while the broker is down");
-    assert_eq!(readyz.status, 503, "not ready without the broker: {}", readyz.text);
+    assert_eq!(
+        during.body["created"], 100,
+        "writes succeed while the broker is down"
+    );
+    assert_eq!(
+        readyz.status, 503,
+        "not ready without the broker: {}",
+        readyz.text
+    );
 
     let seen = consume_sequences(&vhost.amqp_url, "probe.stopped", 200).await;
     assert_complete_and_ordered(&seen, 200);
