@@ -5,7 +5,7 @@
 //! municipality (so sequences are gap-free and in commit order, and integrity checks see a stable
 //! world) while different municipalities write in parallel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use orghub_contracts::{
@@ -159,6 +159,83 @@ struct Tx<'a> {
     ctx: &'a WriteContext,
     /// Entities read or written in this transaction.
     seen: HashMap<Uuid, Option<Current>>,
+    /// Entities that have a row in the `entity` table (read from it, or flushed).
+    persisted: HashSet<Uuid>,
+    /// Writes not yet sent to PostgreSQL; see [`Tx::flush`].
+    pending: Pending,
+}
+
+/// Rows written by the transaction but not sent yet. They are sent in a few set-based statements
+/// by [`Tx::flush`]: before any query that reads the `reference` table, and before commit. Reads
+/// of entities go through `seen`, which always holds the latest state.
+#[derive(Default)]
+struct Pending {
+    /// The latest row of each entity written since the last flush.
+    entities: HashMap<Uuid, EntityRow>,
+    /// In write order.
+    registrations: Vec<RegistrationRow>,
+    /// The complete reference rows of each entity written since the last flush.
+    references: HashMap<Uuid, Vec<ReferenceRow>>,
+    /// In sequence order.
+    events: Vec<EventRow>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.entities.is_empty() && self.events.is_empty()
+    }
+}
+
+struct EntityRow {
+    kind: EntityKind,
+    version: i64,
+    deleted: bool,
+    registered_at: DateTime<Utc>,
+    timeline: serde_json::Value,
+}
+
+struct RegistrationRow {
+    uuid: Uuid,
+    version: i64,
+    action: Action,
+    registered_at: DateTime<Utc>,
+    deleted: bool,
+    timeline: serde_json::Value,
+}
+
+struct ReferenceRow {
+    kind: EntityKind,
+    field: &'static str,
+    target: Option<Uuid>,
+    from: NaiveDate,
+    to: Option<NaiveDate>,
+}
+
+struct EventRow {
+    sequence: i64,
+    id: Uuid,
+    entity: Uuid,
+    version: i64,
+    event_type: String,
+    routing_key: String,
+    body: String,
+}
+
+/// Kinds that other entities can point at (so writing them may break a dependent).
+fn can_be_referenced(kind: EntityKind) -> bool {
+    matches!(
+        kind,
+        EntityKind::Unit | EntityKind::Person | EntityKind::Engagement
+    )
+}
+
+/// The UUIDs an operation reads: its own and those its state references.
+fn uuids_of(op: &Operation) -> Vec<Uuid> {
+    let mut out = vec![op.uuid()];
+    if let Operation::Put { state, .. } = op {
+        out.extend(state.attrs.references().into_iter().map(|r| r.uuid));
+    }
+    out
 }
 
 /// Formats an interval for messages.
@@ -179,6 +256,8 @@ impl Store {
         ctx: &WriteContext,
     ) -> Result<Vec<OpResult>, (usize, WriteError)> {
         let mut tx = Tx::begin(self, kommune, ctx).await.map_err(|e| (0, e))?;
+        let wanted: Vec<Uuid> = ops.iter().flat_map(uuids_of).collect();
+        tx.preload(&wanted).await.map_err(|e| (0, e))?;
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.into_iter().enumerate() {
             results.push(tx.apply_one(op).await.map_err(|e| (i, e))?);
@@ -220,6 +299,8 @@ impl Store {
                 body,
             });
         }
+        let wanted: Vec<Uuid> = ops.iter().flat_map(uuids_of).collect();
+        tx.preload(&wanted).await.map_err(|e| (0, e))?;
         let mut results = Vec::with_capacity(ops.len());
         for (i, op) in ops.into_iter().enumerate() {
             results.push(tx.apply_one(op).await.map_err(|e| (i, e))?);
@@ -257,6 +338,8 @@ impl Store {
             other => StoreError::Corrupt(other.to_string()),
         };
         let mut tx = Tx::begin(self, kommune, ctx).await.map_err(unwrap_store)?;
+        let wanted: Vec<Uuid> = ops.iter().flat_map(uuids_of).collect();
+        tx.preload(&wanted).await.map_err(unwrap_store)?;
         let mut results = Vec::with_capacity(ops.len());
         for op in ops {
             match tx.apply_one(op).await {
@@ -311,10 +394,13 @@ impl<'a> Tx<'a> {
             today: super::today(),
             ctx,
             seen: HashMap::new(),
+            persisted: HashSet::new(),
+            pending: Pending::default(),
         })
     }
 
     async fn commit(mut self) -> Result<(), WriteError> {
+        self.flush().await?;
         if self.sequence != self.first_sequence {
             sqlx::query("UPDATE municipality SET last_sequence = $2 WHERE code = $1")
                 .bind(self.code)
@@ -332,31 +418,49 @@ impl<'a> Tx<'a> {
     }
 
     async fn load(&mut self, uuid: Uuid) -> Result<Option<Current>, WriteError> {
-        if let Some(c) = self.seen.get(&uuid) {
-            return Ok(c.clone());
+        if !self.seen.contains_key(&uuid) {
+            self.preload(&[uuid]).await?;
         }
-        let row = sqlx::query(
-            "SELECT kind, kommune, version, deleted, registered_at, timeline FROM entity WHERE uuid = $1",
+        Ok(self.seen.get(&uuid).cloned().flatten())
+    }
+
+    /// Reads the entities among `uuids` that this transaction has not seen yet, in one query.
+    async fn preload(&mut self, uuids: &[Uuid]) -> Result<(), WriteError> {
+        let mut wanted: Vec<Uuid> = uuids
+            .iter()
+            .copied()
+            .filter(|u| !self.seen.contains_key(u))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT uuid, kind, kommune, version, deleted, registered_at, timeline
+             FROM entity WHERE uuid = ANY($1)",
         )
-        .bind(uuid)
-        .fetch_optional(&mut *self.tx)
+        .bind(&wanted)
+        .fetch_all(&mut *self.tx)
         .await?;
-        let current = match row {
-            None => None,
-            Some(row) => {
-                let kind = kind_of(row.try_get("kind")?)?;
-                Some(Current {
-                    kind,
-                    kommune: row.try_get("kommune")?,
-                    version: row.try_get("version")?,
-                    deleted: row.try_get("deleted")?,
-                    registered_at: row.try_get("registered_at")?,
-                    timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
-                })
-            }
-        };
-        self.seen.insert(uuid, current.clone());
-        Ok(current)
+        for uuid in &wanted {
+            self.seen.insert(*uuid, None);
+        }
+        for row in rows {
+            let uuid: Uuid = row.try_get("uuid")?;
+            let kind = kind_of(row.try_get("kind")?)?;
+            let current = Current {
+                kind,
+                kommune: row.try_get("kommune")?,
+                version: row.try_get("version")?,
+                deleted: row.try_get("deleted")?,
+                registered_at: row.try_get("registered_at")?,
+                timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
+            };
+            self.persisted.insert(uuid);
+            self.seen.insert(uuid, Some(current));
+        }
+        Ok(())
     }
 
     async fn apply_one(&mut self, op: Operation) -> Result<OpResult, WriteError> {
@@ -422,7 +526,10 @@ impl<'a> Tx<'a> {
             });
         }
         self.check_references(uuid, &timeline).await?;
-        self.check_dependents(kind, uuid, &timeline).await?;
+        // Only a live entity of a referable kind can have dependents.
+        if can_be_referenced(kind) && existing.as_ref().is_some_and(|e| !e.deleted) {
+            self.check_dependents(kind, uuid, &timeline).await?;
+        }
         let version = existing.as_ref().map_or(1, |e| e.version + 1);
         let mut registered_at = Utc::now().trunc_subsecs(6);
         if let Some(e) = &existing
@@ -438,9 +545,7 @@ impl<'a> Tx<'a> {
             action,
             deleted,
             &timeline,
-            existing.is_some(),
-        )
-        .await?;
+        )?;
         let head = self.head(uuid, kind, to_u64(version), registered_at);
         let outcome = match action {
             Action::Created => Outcome::Created,
@@ -548,6 +653,7 @@ impl<'a> Tx<'a> {
     }
 
     async fn other_root(&mut self, uuid: Uuid, v: &Validity) -> Result<Option<Uuid>, WriteError> {
+        self.flush().await?;
         let other = sqlx::query_scalar(
             "SELECT source FROM reference
              WHERE kommune = $1 AND target IS NULL AND field = '/parent' AND source <> $2
@@ -565,6 +671,7 @@ impl<'a> Tx<'a> {
 
     /// Whether walking up the hierarchy from `start` during `v` reaches `goal` on some date.
     async fn reaches(&mut self, start: Uuid, goal: Uuid, v: Validity) -> Result<bool, WriteError> {
+        self.flush().await?;
         let mut stack = vec![(start, v)];
         let mut steps = 0;
         while let Some((unit, interval)) = stack.pop() {
@@ -608,6 +715,7 @@ impl<'a> Tx<'a> {
         uuid: Uuid,
         timeline: &Timeline<Attrs>,
     ) -> Result<(), WriteError> {
+        self.flush().await?;
         let rows = sqlx::query(
             "SELECT source, source_kind, valid_from, valid_to FROM reference
              WHERE target = $1 AND source <> $1",
@@ -642,8 +750,10 @@ impl<'a> Tx<'a> {
         }
     }
 
+    /// Records a change: the entity row, its registration, its references and its event, with
+    /// the municipality's next sequence. Sent to PostgreSQL by [`Tx::flush`].
     #[allow(clippy::too_many_arguments)]
-    async fn write(
+    fn write(
         &mut self,
         kind: EntityKind,
         uuid: Uuid,
@@ -652,46 +762,50 @@ impl<'a> Tx<'a> {
         action: Action,
         deleted: bool,
         timeline: &Timeline<Attrs>,
-        exists: bool,
     ) -> Result<(), WriteError> {
         let json = timeline_to_json(timeline);
-        if exists {
-            sqlx::query(
-                "UPDATE entity SET version = $2, deleted = $3, registered_at = $4, timeline = $5
-                 WHERE uuid = $1",
-            )
-        } else {
-            sqlx::query(
-                "INSERT INTO entity (uuid, version, deleted, registered_at, timeline, kommune, kind)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
+        self.pending.registrations.push(RegistrationRow {
+            uuid,
+            version,
+            action,
+            registered_at,
+            deleted,
+            timeline: json.clone(),
+        });
+        self.pending.entities.insert(
+            uuid,
+            EntityRow {
+                kind,
+                version,
+                deleted,
+                registered_at,
+                timeline: json,
+            },
+        );
+        let mut references = Vec::new();
+        for seg in timeline.segments() {
+            for r in seg.attrs.references() {
+                references.push(ReferenceRow {
+                    kind,
+                    field: r.field,
+                    target: Some(r.uuid),
+                    from: seg.validity.from,
+                    to: seg.validity.to,
+                });
+            }
+            if let Attrs::Unit(u) = &seg.attrs
+                && u.parent.is_none()
+            {
+                references.push(ReferenceRow {
+                    kind,
+                    field: "/parent",
+                    target: None,
+                    from: seg.validity.from,
+                    to: seg.validity.to,
+                });
+            }
         }
-        .bind(uuid)
-        .bind(version)
-        .bind(deleted)
-        .bind(registered_at)
-        .bind(&json)
-        .bind(self.code)
-        .bind(kind.word())
-        .execute(&mut *self.tx)
-        .await?;
-
-        sqlx::query(
-            "INSERT INTO registration (uuid, version, action, registered_at, actor, note, deleted, timeline)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(uuid)
-        .bind(version)
-        .bind(action.word())
-        .bind(registered_at)
-        .bind(&self.ctx.actor)
-        .bind(&self.ctx.note)
-        .bind(deleted)
-        .bind(&json)
-        .execute(&mut *self.tx)
-        .await?;
-
-        self.write_references(kind, uuid, timeline).await?;
+        self.pending.references.insert(uuid, references);
 
         self.sequence += 1;
         let document = EntityDocument::new(
@@ -712,20 +826,15 @@ impl<'a> Tx<'a> {
         };
         let body = serde_json::to_string(&event.to_cloudevent())
             .map_err(|e| StoreError::Corrupt(format!("event serialisation: {e}")))?;
-        sqlx::query(
-            "INSERT INTO event (kommune, sequence, id, entity, entity_version, type, routing_key, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(self.code)
-        .bind(self.sequence)
-        .bind(event.id)
-        .bind(uuid)
-        .bind(version)
-        .bind(event.event_type().to_string())
-        .bind(event.routing_key().to_string())
-        .bind(body)
-        .execute(&mut *self.tx)
-        .await?;
+        self.pending.events.push(EventRow {
+            sequence: self.sequence,
+            id: event.id,
+            entity: uuid,
+            version,
+            event_type: event.event_type().to_string(),
+            routing_key: event.routing_key().to_string(),
+            body,
+        });
 
         self.seen.insert(
             uuid,
@@ -741,50 +850,153 @@ impl<'a> Tx<'a> {
         Ok(())
     }
 
-    async fn write_references(
-        &mut self,
-        kind: EntityKind,
-        uuid: Uuid,
-        timeline: &Timeline<Attrs>,
-    ) -> Result<(), WriteError> {
-        sqlx::query("DELETE FROM reference WHERE source = $1")
-            .bind(uuid)
-            .execute(&mut *self.tx)
-            .await?;
-        let (mut fields, mut targets, mut froms, mut tos) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for seg in timeline.segments() {
-            for r in seg.attrs.references() {
-                fields.push(r.field.to_owned());
-                targets.push(Some(r.uuid));
-                froms.push(seg.validity.from);
-                tos.push(seg.validity.to);
-            }
-            if let Attrs::Unit(u) = &seg.attrs
-                && u.parent.is_none()
-            {
-                fields.push("/parent".to_owned());
-                targets.push(None);
-                froms.push(seg.validity.from);
-                tos.push(seg.validity.to);
-            }
-        }
-        if fields.is_empty() {
+    /// Sends the pending writes in set-based statements, in foreign-key order.
+    async fn flush(&mut self) -> Result<(), WriteError> {
+        if self.pending.is_empty() {
             return Ok(());
         }
-        sqlx::query(
-            "INSERT INTO reference (source, kommune, source_kind, field, target, valid_from, valid_to)
-             SELECT $1, $2, $3, * FROM UNNEST($4::text[], $5::uuid[], $6::date[], $7::date[])",
-        )
-        .bind(uuid)
-        .bind(self.code)
-        .bind(kind.word())
-        .bind(&fields)
-        .bind(&targets)
-        .bind(&froms)
-        .bind(&tos)
-        .execute(&mut *self.tx)
-        .await?;
+        let p = std::mem::take(&mut self.pending);
+
+        let (mut new_rows, mut changed_rows) = (Vec::new(), Vec::new());
+        for (uuid, row) in p.entities {
+            if self.persisted.contains(&uuid) {
+                changed_rows.push((uuid, row));
+            } else {
+                new_rows.push((uuid, row));
+            }
+        }
+        if !new_rows.is_empty() {
+            let uuids: Vec<Uuid> = new_rows.iter().map(|r| r.0).collect();
+            let kinds: Vec<&str> = new_rows.iter().map(|r| r.1.kind.word()).collect();
+            let versions: Vec<i64> = new_rows.iter().map(|r| r.1.version).collect();
+            let deleted: Vec<bool> = new_rows.iter().map(|r| r.1.deleted).collect();
+            let times: Vec<DateTime<Utc>> = new_rows.iter().map(|r| r.1.registered_at).collect();
+            let timelines: Vec<serde_json::Value> =
+                new_rows.into_iter().map(|r| r.1.timeline).collect();
+            sqlx::query(
+                "INSERT INTO entity (uuid, kind, version, deleted, registered_at, timeline, kommune)
+                 SELECT u.*, $7 FROM UNNEST($1::uuid[], $2::text[], $3::bigint[], $4::bool[],
+                                            $5::timestamptz[], $6::jsonb[]) AS u",
+            )
+            .bind(&uuids)
+            .bind(&kinds)
+            .bind(&versions)
+            .bind(&deleted)
+            .bind(&times)
+            .bind(&timelines)
+            .bind(self.code)
+            .execute(&mut *self.tx)
+            .await?;
+            self.persisted.extend(uuids);
+        }
+        if !changed_rows.is_empty() {
+            let uuids: Vec<Uuid> = changed_rows.iter().map(|r| r.0).collect();
+            let versions: Vec<i64> = changed_rows.iter().map(|r| r.1.version).collect();
+            let deleted: Vec<bool> = changed_rows.iter().map(|r| r.1.deleted).collect();
+            let times: Vec<DateTime<Utc>> =
+                changed_rows.iter().map(|r| r.1.registered_at).collect();
+            let timelines: Vec<serde_json::Value> =
+                changed_rows.into_iter().map(|r| r.1.timeline).collect();
+            sqlx::query(
+                "UPDATE entity e SET version = u.version, deleted = u.deleted,
+                        registered_at = u.registered_at, timeline = u.timeline
+                 FROM UNNEST($1::uuid[], $2::bigint[], $3::bool[], $4::timestamptz[], $5::jsonb[])
+                      AS u(uuid, version, deleted, registered_at, timeline)
+                 WHERE e.uuid = u.uuid",
+            )
+            .bind(&uuids)
+            .bind(&versions)
+            .bind(&deleted)
+            .bind(&times)
+            .bind(&timelines)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+
+        if !p.registrations.is_empty() {
+            let r = &p.registrations;
+            let uuids: Vec<Uuid> = r.iter().map(|x| x.uuid).collect();
+            let versions: Vec<i64> = r.iter().map(|x| x.version).collect();
+            let actions: Vec<&str> = r.iter().map(|x| x.action.word()).collect();
+            let times: Vec<DateTime<Utc>> = r.iter().map(|x| x.registered_at).collect();
+            let deleted: Vec<bool> = r.iter().map(|x| x.deleted).collect();
+            let timelines: Vec<serde_json::Value> =
+                p.registrations.into_iter().map(|x| x.timeline).collect();
+            sqlx::query(
+                "INSERT INTO registration (uuid, version, action, registered_at, deleted, timeline, actor, note)
+                 SELECT u.*, $7, $8 FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
+                                                $5::bool[], $6::jsonb[]) AS u",
+            )
+            .bind(&uuids)
+            .bind(&versions)
+            .bind(&actions)
+            .bind(&times)
+            .bind(&deleted)
+            .bind(&timelines)
+            .bind(&self.ctx.actor)
+            .bind(&self.ctx.note)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+
+        let sources: Vec<Uuid> = p.references.keys().copied().collect();
+        sqlx::query("DELETE FROM reference WHERE source = ANY($1)")
+            .bind(&sources)
+            .execute(&mut *self.tx)
+            .await?;
+        let rows: Vec<(Uuid, ReferenceRow)> = p
+            .references
+            .into_iter()
+            .flat_map(|(uuid, rows)| rows.into_iter().map(move |r| (uuid, r)))
+            .collect();
+        if !rows.is_empty() {
+            let uuids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+            let kinds: Vec<&str> = rows.iter().map(|r| r.1.kind.word()).collect();
+            let fields: Vec<&str> = rows.iter().map(|r| r.1.field).collect();
+            let targets: Vec<Option<Uuid>> = rows.iter().map(|r| r.1.target).collect();
+            let froms: Vec<NaiveDate> = rows.iter().map(|r| r.1.from).collect();
+            let tos: Vec<Option<NaiveDate>> = rows.iter().map(|r| r.1.to).collect();
+            sqlx::query(
+                "INSERT INTO reference (source, source_kind, field, target, valid_from, valid_to, kommune)
+                 SELECT u.*, $7 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[],
+                                            $5::date[], $6::date[]) AS u",
+            )
+            .bind(&uuids)
+            .bind(&kinds)
+            .bind(&fields)
+            .bind(&targets)
+            .bind(&froms)
+            .bind(&tos)
+            .bind(self.code)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+
+        if !p.events.is_empty() {
+            let e = &p.events;
+            let sequences: Vec<i64> = e.iter().map(|x| x.sequence).collect();
+            let ids: Vec<Uuid> = e.iter().map(|x| x.id).collect();
+            let entities: Vec<Uuid> = e.iter().map(|x| x.entity).collect();
+            let versions: Vec<i64> = e.iter().map(|x| x.version).collect();
+            let types: Vec<&str> = e.iter().map(|x| x.event_type.as_str()).collect();
+            let keys: Vec<&str> = e.iter().map(|x| x.routing_key.as_str()).collect();
+            let bodies: Vec<&str> = e.iter().map(|x| x.body.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO event (sequence, id, entity, entity_version, type, routing_key, body, kommune)
+                 SELECT u.*, $8 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[],
+                                            $5::text[], $6::text[], $7::text[]) AS u",
+            )
+            .bind(&sequences)
+            .bind(&ids)
+            .bind(&entities)
+            .bind(&versions)
+            .bind(&types)
+            .bind(&keys)
+            .bind(&bodies)
+            .bind(self.code)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(())
     }
 }
