@@ -8,7 +8,8 @@
 //! - [`settings`]: connection settings from flags and environment (`DATABASE_URL`, `AMQP_URL`,
 //!   `RABBITMQ_MGMT_URL`, `ORGHUB_VHOST`, `ORGHUB_WRITER_URL`, `ORGHUB_ADMIN_TOKEN`,
 //!   `ORGHUB_TOKEN`).
-//! - [`cmd`]: one file per command (`status`, `dlq`, `subscriber`, `token`, `import`).
+//! - [`cmd`]: one file per command (`status`, `dlq`, `subscriber`, `token`, `import`,
+//!   `generate`, `demo`).
 //! - [`dead_letters`]: reading a dead letter, selecting, and the AMQP scan that replays or
 //!   purges without ever losing a message ([`dead_letters::DeadLetterQueues`], usable from
 //!   tests and other tools).
@@ -69,6 +70,14 @@ pub enum Command {
     /// was rejected.
     #[command(after_help = error::EXIT_CODES_HELP)]
     Import(cmd::import::Args),
+    /// Write a realistic, deterministic municipal organisation as import NDJSON on stdout (or,
+    /// with --changes N, a day-to-day stream of change operations).
+    Generate(cmd::generate::Args),
+    /// The hub's main job in one command: start a writer and a subscriber with a PostgreSQL
+    /// cache on the local PostgreSQL and RabbitMQ, import a generated municipality, play live
+    /// changes, wait until the cache equals the writer's snapshot, and print a summary.
+    #[command(after_help = error::EXIT_CODES_HELP)]
+    Demo(cmd::demo::Args),
 }
 
 /// Runs a parsed command line; errors are printed on stderr and become the exit code.
@@ -80,6 +89,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Subscriber(command) => cmd::subscriber::run(command, settings).await,
         Command::Token(command) => cmd::token::run(command, settings).await,
         Command::Import(args) => cmd::import::run(args, settings).await,
+        Command::Generate(args) => cmd::generate::run(args),
+        Command::Demo(args) => cmd::demo::run(args, settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,11 +3,23 @@
 
 use std::io::IsTerminal;
 
-/// Initialises `tracing`: JSON lines when stderr is not a terminal, readable text when it is;
-/// the level from `RUST_LOG` (default `info`).
+/// Initialises `tracing` for a service: JSON lines when stderr is not a terminal, readable text
+/// when it is; the level from `RUST_LOG` (default `info`).
 pub fn init(service: &str) {
+    init_with(service, "info")
+}
+
+/// Like [`init`] for a command-line tool, whose own output is the point: warnings and errors
+/// only unless `RUST_LOG` says otherwise.
+pub fn init_quiet(service: &str) {
+    init_with(service, "warn")
+}
+
+fn init_with(service: &str, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,lapin::returned_messages=error")
+        // lapin logs every returned (unroutable) message with its body at WARN; the relay counts
+        // them instead.
+        tracing_subscriber::EnvFilter::new(format!("{level},lapin::returned_messages=error"))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

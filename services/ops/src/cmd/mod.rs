@@ -2,7 +2,9 @@
 //! `run(args, &Settings) -> Result<(), CliError>`, printing a table or (`--json`) JSON on
 //! stdout.
 
+pub mod demo;
 pub mod dlq;
+pub mod generate;
 pub mod import;
 pub mod status;
 pub mod subscriber;
