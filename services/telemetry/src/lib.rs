@@ -12,7 +12,9 @@ pub fn init(service: &str) {
 /// Like [`init`] for a command-line tool, whose own output is the point: warnings and errors
 /// only unless `RUST_LOG` says otherwise.
 pub fn init_quiet(service: &str) {
-    init_with(service, "warn")
+    // lapin also logs, at ERROR, connection errors that reach the tool through its own calls
+    // anyway (and harmless ones while shutting down).
+    init_with(service, "warn,lapin=off")
 }
 
 fn init_with(service: &str, level: &str) {
