@@ -1,0 +1,158 @@
+//! End to end: a subscriber is poisoned (its cache database refuses one entity), the operator
+//! finds the dead letters and their reason with `orghubctl dlq list/show`, repairs the sink,
+//! runs `orghubctl dlq replay --all`, and the cache converges with the DLQ empty and no event
+//! applied twice.
+
+use std::time::Duration;
+
+use orghub_subscriber::Command;
+use orghub_tests::ops::{Ctl, queue_depth, unique_name};
+use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, snapshot};
+use orghub_tests::writer::TestWriter;
+use orghub_tests::{TestDatabase, TestVhost, eventually};
+use serde_json::json;
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn id(n: u32) -> Uuid {
+    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
+}
+
+fn unit(n: u32, name: &str, unit_type: &str) -> String {
+    let state = json!({"validity": {"from": "2020-01-01"}, "name": name, "unit_type": unit_type,
+                       "parent": (n > 1).then(|| id(1))});
+    json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
+}
+
+#[tokio::test]
+async fn a_poisoned_subscriber_is_repaired_by_dlq_replay_and_converges_without_applying_anything_twice()
+ {
+    let db = TestDatabase::create().await;
+    let cache = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    let name = unique_name("poisoned");
+    let spec = Spec::new(
+        &name,
+        &vhost.amqp_url,
+        &writer,
+        format!("type = \"postgres\"\nurl = \"{}\"", cache.url),
+    );
+    let subscriber = TestSubscriber::start(&spec, Command::Run).await;
+    // The fagsystem's own rule, as a trigger on the cache table: no unit named "Forbudt".
+    sqlx::raw_sql(
+        "CREATE FUNCTION public.no_forbidden() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.document->'timeline'->0->>'name' = 'Forbudt' THEN
+             RAISE EXCEPTION 'units named Forbudt are not allowed here';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER no_forbidden BEFORE INSERT OR UPDATE ON orghub_cache.entity
+           FOR EACH ROW EXECUTE FUNCTION public.no_forbidden();",
+    )
+    .execute(&cache.pool)
+    .await
+    .expect("trigger");
+
+    // 30 units, one of them refused; then a second version of the refused one: 2 dead letters.
+    // (The second is written after the first was dead-lettered: in one batch, the sink would
+    // rightly skip the older version as superseded.)
+    let amqp = orghub_broker::connect(&vhost.amqp_url, "poison probe")
+        .await
+        .expect("amqp");
+    let dlq = format!("sub.{name}.dlq");
+    let body: String = (1..=30)
+        .map(|n| unit(n, if n == 17 { "Forbudt" } else { "Enhed" }, "Afdeling"))
+        .collect();
+    assert_eq!(
+        writer.post_text("/api/v1/751/import", body).await.body["created"],
+        30
+    );
+    eventually(DEADLINE, "the first dead letter", || async {
+        (queue_depth(&amqp, &dlq).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        writer
+            .post_text("/api/v1/751/import", unit(17, "Forbudt", "Center"))
+            .await
+            .body["updated"],
+        1
+    );
+    let events = writer.events("751").await.len() as u64;
+    assert_eq!(events, 31);
+
+    let ctl = Ctl::new(&db.url, &vhost, &writer.base);
+    eventually(DEADLINE, "two dead letters", || async {
+        (queue_depth(&amqp, &dlq).await == 2).then_some(())
+    })
+    .await;
+
+    // The operator finds them: list (management statistics lag a few seconds), then show.
+    eventually(
+        DEADLINE,
+        "dlq list to show the subscriber's 2 dead letters",
+        || async {
+            let out = ctl.run(&["dlq", "list", "--json"]).await;
+            let rows = if out.code == 0 {
+                out.json()
+            } else {
+                serde_json::Value::Null
+            };
+            let row = rows
+                .as_array()?
+                .iter()
+                .find(|r| r["subscriber"] == name.as_str())?
+                .clone();
+            (row["dlq"] == 2).then_some(())
+        },
+    )
+    .await;
+    let show = ctl.run(&["dlq", "show", &name]).await;
+    show.expect_code(0);
+    assert!(show.stdout.contains("sink-permanent"), "{}", show.stdout);
+    assert!(show.stdout.contains(&id(17).to_string()), "{}", show.stdout);
+    assert!(
+        show.stdout.contains("Forbudt"),
+        "the error says why: {}",
+        show.stdout
+    );
+    let applied_before = subscriber.metrics.applied.get();
+    assert_eq!(applied_before, 29, "every other unit was applied once");
+
+    // Repair the sink, replay everything, converge.
+    sqlx::raw_sql("DROP TRIGGER no_forbidden ON orghub_cache.entity")
+        .execute(&cache.pool)
+        .await
+        .expect("repair");
+    ctl.run(&["dlq", "replay", &name, "--all"])
+        .await
+        .expect_code(0);
+    let expected = snapshot(&writer, "751").await;
+    Probe::Postgres {
+        pool: cache.pool.clone(),
+        schema: "orghub_cache".into(),
+    }
+    .converges_to(&expected, DEADLINE)
+    .await;
+    assert_eq!(queue_depth(&amqp, &dlq).await, 0, "the DLQ is empty");
+    eventually(DEADLINE, "both replayed events settled", || async {
+        let settled = subscriber.metrics.applied.get() + subscriber.metrics.stale.get();
+        (settled >= applied_before + 2).then_some(())
+    })
+    .await;
+    assert!(
+        subscriber.metrics.applied.get() <= events,
+        "no event applied twice: {} applied of {events} events",
+        subscriber.metrics.applied.get()
+    );
+
+    subscriber.stop().await;
+    let _ = amqp.close(200, "done".into()).await;
+    writer.stop().await;
+    cache.drop_now().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}
