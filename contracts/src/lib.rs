@@ -9,10 +9,12 @@
 //! - [`document`]: the entity document returned by the API and carried in events.
 //! - [`event`]: event types, routing keys, the typed event and its CloudEvents form.
 //! - [`amqp`]: the AMQP mapping of events, both ways.
+//! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`schema`]: JSON Schemas of each kind's event data, generated from these types.
 //! - [`examples`]: deterministic example events, the source of `contracts/examples/`.
 
 pub mod amqp;
+pub mod dead_letter;
 pub mod document;
 pub mod entity;
 pub mod event;

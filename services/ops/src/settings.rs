@@ -1,7 +1,7 @@
 //! Connection settings shared by every command (DESIGN §1), from flags or the environment, and
 //! what is derived from them: the vhost, AMQP URLs for it, clients.
 
-use orghub_broker::mgmt::{Management, percent_encode};
+use orghub_broker::mgmt::{Management, percent_decode, percent_encode};
 use orghub_broker::redact_url;
 use reqwest::Url;
 
@@ -165,29 +165,6 @@ impl Settings {
             "ORGHUB_TOKEN (or ORGHUB_ADMIN_TOKEN)",
         )?)
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(decoded)) => {
-                out.push(decoded);
-                i += 3;
-            }
-            (other, _) => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

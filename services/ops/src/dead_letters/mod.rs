@@ -20,13 +20,9 @@ use serde_json::Value;
 
 pub use queue::{DeadLetterQueues, DlqError, PurgeReport, ReplayReport, Unconfirmed};
 
-pub const ERROR_KIND: &str = "orghub-error-kind";
-pub const ERROR: &str = "orghub-error";
-pub const ATTEMPTS: &str = "orghub-attempts";
-pub const FAILED_AT: &str = "orghub-failed-at";
-pub const SUBSCRIBER: &str = "orghub-subscriber";
-pub const RETRIES: &str = "orghub-retries";
-pub const REPLAY_COUNT: &str = "orghub-replay-count";
+pub use orghub_contracts::dead_letter::{
+    ATTEMPTS, ERROR, ERROR_KIND, FAILED_AT, REPLAY_COUNT, RETRIES, SUBSCRIBER,
+};
 
 /// Headers a replayed copy must not carry: the failure it is replayed after is over, and the
 /// runtime counts attempts afresh.

@@ -11,23 +11,9 @@ use orghub_broker::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use orghub_broker::lapin::types::{AMQPValue, FieldTable, ShortString};
 use orghub_broker::lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 
-/// Dead-letter header: a stable reason code.
-pub const ERROR_KIND: &str = "orghub-error-kind";
-/// Dead-letter header: the human message, at most [`MAX_ERROR_CHARS`] characters.
-pub const ERROR: &str = "orghub-error";
-/// Total attempts so far, decimal.
-pub const ATTEMPTS: &str = "orghub-attempts";
-/// Dead-letter header: when, RFC 3339 UTC.
-pub const FAILED_AT: &str = "orghub-failed-at";
-/// Dead-letter header: the subscriber's name.
-pub const SUBSCRIBER: &str = "orghub-subscriber";
-/// Delayed retries so far, decimal (absent = 0).
-pub const RETRIES: &str = "orghub-retries";
-/// Set by `orghubctl dlq replay`; copied like any other header.
-pub const REPLAY_COUNT: &str = "orghub-replay-count";
-
-/// The longest `orghub-error`.
-pub const MAX_ERROR_CHARS: usize = 1000;
+pub use orghub_contracts::dead_letter::{
+    ATTEMPTS, ERROR, ERROR_KIND, FAILED_AT, MAX_ERROR_CHARS, REPLAY_COUNT, RETRIES, SUBSCRIBER,
+};
 
 /// The headers the runtime owns: replaced on every copy.
 const OWN: [&str; 6] = [ERROR_KIND, ERROR, ATTEMPTS, FAILED_AT, SUBSCRIBER, RETRIES];
