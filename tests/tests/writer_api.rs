@@ -580,3 +580,34 @@ async fn every_documented_route_is_served() {
     assert_eq!(w.get("/nope").await.status, 404);
     env.finish().await;
 }
+
+/// The README's example write, taken from the README itself so the two cannot drift apart.
+#[tokio::test]
+async fn the_readme_example_write_works_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README");
+    let start = readme
+        .find("curl -X PUT")
+        .expect("the README has a curl PUT example");
+    let example: String = readme[start..]
+        .lines()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let url = example
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a URL");
+    let path = &url[url.find("/api/").expect("an API path")..];
+    let body = &example[example.find("-d '").expect("a -d body") + 4..];
+    let body: Value =
+        serde_json::from_str(&body[..body.find('\'').expect("closing quote")]).expect("JSON body");
+    let env = Env::start().await;
+    let r = env
+        .writer
+        .call(Method::PUT, path, Some(ADMIN_TOKEN), Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["changed"], true);
+    env.finish().await;
+}
