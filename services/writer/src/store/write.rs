@@ -526,8 +526,14 @@ impl<'a> Tx<'a> {
             });
         }
         self.check_references(uuid, &timeline).await?;
-        // Only a live entity of a referable kind can have dependents.
-        if can_be_referenced(kind) && existing.as_ref().is_some_and(|e| !e.deleted) {
+        // Only a live entity of a referable kind can have dependents, and they can only lose
+        // their cover where the new timeline no longer covers what the old one did (dependents
+        // were covered by the old one): a rename or an extension cannot break them.
+        let shrinks = old_timeline
+            .segments()
+            .iter()
+            .any(|s| !timeline.covers(&s.validity));
+        if can_be_referenced(kind) && existing.as_ref().is_some_and(|e| !e.deleted) && shrinks {
             self.check_dependents(kind, uuid, &timeline).await?;
         }
         let version = existing.as_ref().map_or(1, |e| e.version + 1);
