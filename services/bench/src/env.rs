@@ -169,6 +169,13 @@ async fn drop_database(admin: &mut PgConnection, db: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// `url` with `application_name=<name>` added to its query string, so `pg_stat_activity` tells
+/// whose session a backend is.
+pub fn with_application(url: &str, name: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
 /// `url` with its database (the path) replaced by `database`, keeping any query string.
 pub fn with_database(url: &str, database: &str) -> String {
     let authority_start = url.find("://").map_or(0, |i| i + 3);

@@ -91,6 +91,79 @@ pub fn cpu_of_commands(names: &[&str]) -> Duration {
         .sum()
 }
 
+/// CPU time of the PostgreSQL server's processes, split by the process title PostgreSQL sets
+/// (`postgres: 15/main: <user> <database> <client> <activity>`, visible in
+/// `/proc/<pid>/cmdline`): per pid for the backends (and autovacuum workers) of `databases`,
+/// and one sum for the shared background processes (checkpointer, WAL writer, background writer,
+/// the postmaster). Backends of other databases — other people's work on the same server — are
+/// left out.
+#[derive(Debug, Clone, Default)]
+pub struct PostgresCpu {
+    pub ours: std::collections::HashMap<u32, Duration>,
+    pub background: Duration,
+}
+
+pub fn postgres_cpu(databases: &[&str]) -> PostgresCpu {
+    let mut out = PostgresCpu::default();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.filter_map(Result::ok) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some((comm, cpu)) = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|s| stat_cpu(&s))
+        else {
+            continue;
+        };
+        if comm != "postgres" {
+            continue;
+        }
+        let title = std::fs::read(entry.path().join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let words: Vec<&str> = title.split_whitespace().collect();
+        if words.iter().any(|w| databases.contains(w)) {
+            out.ours.insert(pid, cpu);
+        } else if is_background(&words) {
+            out.background += cpu;
+        }
+    }
+    out
+}
+
+/// The postmaster and the cluster-wide helpers; not a client backend (whose title has a
+/// `host(port)` or `[local]` word) and not an autovacuum worker of some database.
+fn is_background(words: &[&str]) -> bool {
+    let client = words
+        .iter()
+        .any(|w| w.contains('(') || *w == "[local]" || *w == "worker");
+    !client
+}
+
+impl PostgresCpu {
+    /// CPU time used by each of our backends since `earlier` (pids that started since count
+    /// fully; pids that exited meanwhile are lost).
+    pub fn per_backend_since(
+        &self,
+        earlier: &PostgresCpu,
+    ) -> std::collections::HashMap<u32, Duration> {
+        self.ours
+            .iter()
+            .map(|(pid, cpu)| {
+                let before = earlier.ours.get(pid).copied().unwrap_or_default();
+                (*pid, cpu.saturating_sub(before))
+            })
+            .collect()
+    }
+}
+
 /// The machine's CPU time so far, over all cores: `(busy, total)`.
 pub fn machine_cpu() -> (Duration, Duration) {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
@@ -172,6 +245,24 @@ mod tests {
         let (comm, cpu) = stat_cpu(line).expect("parses");
         assert_eq!(comm, "tokio worker 1");
         assert_eq!(cpu, ticks(300));
+    }
+
+    #[test]
+    fn background_processes_are_told_from_backends() {
+        let title = |t: &str| t.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let is_bg = |t: &str| {
+            let words = title(t);
+            let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+            is_background(&refs)
+        };
+        assert!(is_bg("postgres: 15/main: checkpointer"));
+        assert!(is_bg(
+            "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main"
+        ));
+        assert!(!is_bg(
+            "postgres: 15/main: postgres orghub_test_x 127.0.0.1(5432) idle"
+        ));
+        assert!(!is_bg("postgres: 15/main: autovacuum worker orghub_test_x"));
     }
 
     #[test]

@@ -58,7 +58,12 @@ pub struct PhaseCost {
     pub subscriber: Option<Cost>,
     /// The bench process itself (HTTP client, polling).
     pub client: Duration,
+    /// Backends (and autovacuum workers) of the bench's databases.
     pub postgres: Duration,
+    /// The server's shared background processes (checkpointer, WAL writer, …).
+    pub postgres_background: Duration,
+    /// `postgres` split by client, largest first.
+    pub postgres_by_client: Vec<(String, Duration)>,
     pub rabbitmq: Duration,
     pub machine_busy: Duration,
     pub machine_total: Duration,
@@ -82,6 +87,7 @@ impl PhaseCost {
             + self.subscriber.map_or(Duration::ZERO, |c| c.cpu)
             + self.client
             + self.postgres
+            + self.postgres_background
             + self.rabbitmq;
         self.machine_busy.saturating_sub(ours)
     }
@@ -500,7 +506,7 @@ pub fn markdown(ctx: &Context, f: &Figures) -> String {
     let _ = writeln!(
         out,
         "When the import answered: {} events unpublished, {} messages in the subscriber's queue \
-         (maxima sampled each second: {} and {}). {} Rejected lines: {}.\n",
+         (maxima sampled every 3 s and every second: {} and {}). {} Rejected lines: {}.\n",
         int(u64::try_from(b.backlog.at_import_end.unpublished).unwrap_or(0)),
         int(u64::from(b.backlog.at_import_end.queue)),
         int(u64::try_from(b.backlog.max_unpublished).unwrap_or(0)),
@@ -592,9 +598,12 @@ pub fn markdown(ctx: &Context, f: &Figures) -> String {
     let _ = writeln!(
         out,
         "#### Cost\n\nCPU seconds (per 100,000 events) and peak RSS (VmHWM, reset at the start of \
-         each phase) of each process; PostgreSQL and RabbitMQ are all their server processes; \
-         *other processes* is busy CPU time of everything else on the machine (kernel threads, \
-         other work); *machine busy* is the share of all cores busy during the phase.\n"
+         each phase) of each process. *PostgreSQL* is the backends of the bench's two databases, \
+         plus the seconds of the server's shared background processes (checkpointer, WAL and \
+         background writer); other databases' backends are left out. *RabbitMQ* is the whole \
+         node (`beam.smp`), which other users of the broker share. *Other processes* is the \
+         machine's remaining busy CPU time (other work on the machine, kernel threads); \
+         *machine busy* is the share of all cores busy during the phase.\n"
     );
     let _ = writeln!(
         out,
@@ -611,7 +620,7 @@ pub fn markdown(ctx: &Context, f: &Figures) -> String {
     ] {
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} % |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} + {:.1} s | {} | {} | {} | {:.0} % |",
             int(c.events),
             secs(c.wall),
             c.writer.map_or_else(|| "–".into(), |w| cpu(c, w.cpu)),
@@ -619,11 +628,32 @@ pub fn markdown(ctx: &Context, f: &Figures) -> String {
             c.subscriber.map_or_else(|| "–".into(), |w| cpu(c, w.cpu)),
             c.subscriber.map_or_else(|| "–".into(), |w| mb(w.peak_kb)),
             cpu(c, c.postgres),
+            c.postgres_background.as_secs_f64(),
             cpu(c, c.rabbitmq),
             cpu(c, c.client),
             cpu(c, c.others()),
             c.machine_busy_percent()
         );
+    }
+    let _ = writeln!(
+        out,
+        "\nPostgreSQL CPU by client (the `application_name` of each backend: the writer and \
+         subscriber children, the bench's own monitoring, autovacuum), seconds per 100,000 \
+         events:\n\n| phase | by client |\n|---|---|"
+    );
+    for (label, c) in [
+        ("bulk, everything running", &b.cost),
+        ("no-op re-import", &nb.cost),
+        ("alone: ingest", &s.ingest_cost),
+        ("alone: relay", &s.relay_cost),
+        ("alone: apply", &s.apply_cost),
+    ] {
+        let clients: Vec<String> = c
+            .postgres_by_client
+            .iter()
+            .map(|(name, cpu)| format!("{name} {:.1}", c.per_100k(*cpu)))
+            .collect();
+        let _ = writeln!(out, "| {label} | {} |", clients.join(" · "));
     }
     if !b.cost.peak_since_phase_start {
         let _ = writeln!(

@@ -98,7 +98,7 @@ pub async fn measure(
     println!("    {:.0} msg/s", windowed.per_second());
     println!("  AMQP consume, {n} messages …");
     let consume = consume(&conn, n).await?;
-    let broker_cpu = meter.finish(n).rabbitmq;
+    let broker_cpu = meter.finish(n, None).await.rabbitmq;
     println!("    {:.0} msg/s", consume.per_second());
     println!("  AMQP publish, {n} messages, batches of {RELAY_BATCH} …");
     let publish_batches = publish(&channel, &messages, n, None).await?;
@@ -122,9 +122,7 @@ pub async fn measure(
             )
         })
         .collect();
-    let meter = Meter::start(None, None);
-    let pg_insert = pg_insert(pg_url, &documents, n).await?;
-    let database_cpu = meter.finish(n).postgres;
+    let (pg_insert, database_cpu) = pg_insert(pg_url, &documents, n).await?;
     println!("    {:.0} rows/s", pg_insert.per_second());
     Ok(Yardstick {
         messages: n,
@@ -269,11 +267,12 @@ async fn consume(conn: &orghub_broker::lapin::Connection, n: u64) -> anyhow::Res
     Ok(rate)
 }
 
+/// Returns the rate and the CPU time of the inserting backend (read before it disconnects).
 async fn pg_insert(
     url: &str,
     documents: &[(String, String, String)],
     n: u64,
-) -> anyhow::Result<Rate> {
+) -> anyhow::Result<(Rate, Duration)> {
     let pool = PgPoolOptions::new()
         .max_connections(1)
         .connect(url)
@@ -293,6 +292,7 @@ async fn pg_insert(
     .execute(&pool)
     .await?;
     let n = usize::try_from(n).unwrap_or(usize::MAX);
+    let meter = Meter::start(None, None);
     let started = Instant::now();
     let mut done = 0;
     let mut source = documents.iter().cycle();
@@ -324,9 +324,10 @@ async fn pg_insert(
         done += take;
     }
     let rate = Rate::new(n as u64, started.elapsed());
+    let cpu = meter.finish(n as u64, None).await.postgres;
     sqlx::raw_sql("DROP TABLE bench_yardstick")
         .execute(&pool)
         .await?;
     pool.close().await;
-    Ok(rate)
+    Ok((rate, cpu))
 }
