@@ -137,11 +137,10 @@ async fn writes_succeed_while_broker_connections_are_closed_and_every_event_arri
         Duration::from_secs(30),
         "every event marked published",
         || async {
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM event WHERE published_at IS NULL")
-                    .fetch_one(&db.pool)
-                    .await
-                    .ok()?;
+            let n: i64 = sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
+                .fetch_one(&db.pool)
+                .await
+                .ok()?;
             (n == 0).then_some(())
         },
     )
@@ -316,6 +315,74 @@ async fn writes_succeed_while_rabbitmq_is_stopped_and_every_event_arrives_once_i
 
     let seen = consume_sequences(&vhost.amqp_url, "probe.stopped", 200).await;
     assert_complete_and_ordered(&seen, 200);
+    writer.stop().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}
+
+/// A municipality's backlog does not hold back another's changes: the relay shares each batch
+/// between the municipalities that have one, so a live change of 751 goes out among the first
+/// batch although 101 (which sorts first) has thousands of events waiting.
+#[tokio::test]
+async fn a_backlog_of_one_municipality_does_not_hold_back_another() {
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    durable_probe(&vhost.amqp_url, "probe.fair", "org.#").await;
+
+    // Both logs are written with the relay off: 101 gets 3,000 events, then 751 one.
+    let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
+    let backlog = 3_000u32;
+    let body: String = std::iter::once(unit_line(1, None))
+        .chain((2..=backlog).map(|n| unit_line(n, Some(1))))
+        .collect();
+    let reply = quiet.post_text("/api/v1/101/import", body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = quiet
+        .put(
+            "751",
+            "units",
+            id(0xbeef),
+            json!({"validity": {"from": "2020-01-01"}, "name": "Aarhus Kommune", "parent": null}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    quiet.stop().await;
+
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    let conn = orghub_broker::connect(&vhost.amqp_url, "probe")
+        .await
+        .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    let mut consumer = ch
+        .basic_consume(
+            "probe.fair".into(),
+            "probe".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("consume");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut before = 0u32;
+    loop {
+        let delivery = match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(Ok(d))) => d,
+            other => panic!("751's event did not arrive ({before} of 101's did): {other:?}"),
+        };
+        let event = orghub_broker::decode_delivery(&delivery).expect("a valid event");
+        if event.kommune.code() == 751 {
+            break;
+        }
+        before += 1;
+    }
+    assert!(
+        before < 1_000,
+        "751's only event came after {before} of 101's {backlog}: the backlog held it back"
+    );
+    let _ = conn.close(200, "done".into()).await;
     writer.stop().await;
     db.drop_now().await;
     vhost.delete_now().await;

@@ -1,5 +1,5 @@
 //! The running hub as the bench sees it: the writer's HTTP API, the writer's database (event log,
-//! `published_at`), the subscriber's cache database and its `/metrics`, and the depth of the
+//! the relay's position), the subscriber's cache database and its `/metrics`, and the depth of the
 //! subscriber's queue.
 
 use std::collections::HashMap;
@@ -48,8 +48,8 @@ impl ImportSummary {
 /// A span of timestamps over a set of rows: how many, first and last, and how many came after
 /// the first timestamp.
 ///
-/// The timestamps are per batch (the relay marks a batch with one `now()`, the sink writes a
-/// batch in one statement), so the rows of the first batch carry the span's start although
+/// The timestamps are per batch (the relay stores its position once per batch, sampled every
+/// 20 ms; the sink writes a batch in one statement), so the rows of the first batch carry the span's start although
 /// their work happened before it. The rate is therefore the rows *after* the first batch over
 /// the time from the first timestamp to the last: an unbiased estimate, undefined when
 /// everything fit in one batch.
@@ -212,28 +212,69 @@ impl Hub {
         .await?)
     }
 
-    /// Events not yet published, all municipalities.
+    /// Events not yet published, all municipalities (the writer's own lag query).
     pub async fn unpublished(&self) -> anyhow::Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM event WHERE published_at IS NULL")
-                .fetch_one(&self.writer_db)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
+            .fetch_one(&self.writer_db)
+            .await?)
     }
 
-    /// When the relay marked the municipality's events after `after` published.
-    pub async fn published_span(&self, kommune: Kommune, after: i64) -> anyhow::Result<Span> {
-        let row: SpanRow = sqlx::query_as(
-            "WITH t AS (SELECT published_at AS at FROM event
-                        WHERE kommune = $1 AND sequence > $2 AND published_at IS NOT NULL)
-             SELECT count(*), count(*) FILTER (WHERE at > (SELECT min(at) FROM t)),
-                    min(at), max(at) FROM t",
+    /// The relay's stored position in the municipality's log (0 before it published any).
+    pub async fn relay_position(&self, kommune: Kommune) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT coalesce(max(published_through), 0)::int8 FROM relay_position WHERE kommune = $1",
         )
         .bind(i32::from(kommune.code()))
-        .bind(after)
         .fetch_one(&self.writer_db)
-        .await?;
-        Ok(Span::of(row))
+        .await?)
+    }
+
+    /// Follows the relay's position in the municipality's log from `after` until it reaches
+    /// `through` (or the sender of `through` is dropped), sampling every 20 ms, and returns the
+    /// span it took. The
+    /// relay stores its position once per batch, so the samples are as fine as its batches.
+    pub fn track_relay(
+        &self,
+        kommune: Kommune,
+        after: i64,
+        through: tokio::sync::watch::Receiver<i64>,
+    ) -> tokio::task::JoinHandle<Span> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut first: Option<(DateTime<Utc>, i64)> = None;
+            let mut last: Option<(DateTime<Utc>, i64)> = None;
+            loop {
+                let target = *through.borrow();
+                let position = hub.relay_position(kommune).await.unwrap_or(after);
+                let now = Utc::now();
+                if position > after {
+                    if first.is_none() {
+                        first = Some((now, position));
+                    }
+                    if last.is_none_or(|(_, p)| position > p) {
+                        last = Some((now, position));
+                    }
+                }
+                if target > after && position >= target {
+                    break;
+                }
+                // The sender goes away when the phase ended (converged, or gave up).
+                if through.has_changed().is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let count = last.map_or(0, |(_, p)| p - after);
+            Span::of((
+                count,
+                match (first, last) {
+                    (Some((_, f)), Some((_, l))) => l - f,
+                    _ => 0,
+                },
+                first.map(|f| f.0),
+                last.map(|l| l.0),
+            ))
+        })
     }
 
     /// Average size of the municipality's stored CloudEvent bodies, in bytes.

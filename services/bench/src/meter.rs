@@ -113,8 +113,8 @@ async fn by_client(backends: &HashMap<u32, Duration>, db: &PgPool) -> Vec<(Strin
     let mut sums: BTreeMap<String, Duration> = BTreeMap::new();
     for (pid, cpu) in backends {
         let name = match names.get(pid) {
-            // The relay's lock session names itself `orghub-relay@<host>:<pid>`.
-            Some(n) if n.starts_with("orghub-relay@") => "writer relay lock".to_owned(),
+            // The relay's sessions (lock and reads, positions) are `orghub-relay@<host>:<pid>…`.
+            Some(n) if n.starts_with("orghub-relay@") => "writer relay".to_owned(),
             Some(n) => n.clone(),
             None => "exited".to_owned(),
         };

@@ -414,6 +414,8 @@ async fn bulk(h: &mut Hubs<'_>, m: &Municipality) -> anyhow::Result<Bulk> {
     let k = m.kommune;
     let seq0 = h.hub.last_sequence(k).await?;
     let counts0 = h.subscriber_counts().await;
+    let (target, through) = tokio::sync::watch::channel(seq0);
+    let relay = h.hub.track_relay(k, seq0, through);
     let meter = Meter::start(h.writer.as_ref(), h.subscriber.as_ref());
     let started = Instant::now();
     let (summary, backlog) = h.import_with_progress(m, m.ndjson.clone(), started).await?;
@@ -427,6 +429,7 @@ async fn bulk(h: &mut Hubs<'_>, m: &Municipality) -> anyhow::Result<Bulk> {
         backlog.at_import_end.queue
     );
     let events = summary.changed();
+    target.send_replace(seq0 + i64::try_from(events).unwrap_or(0));
     let converged = h
         .wait_converged(
             k,
@@ -437,6 +440,8 @@ async fn bulk(h: &mut Hubs<'_>, m: &Municipality) -> anyhow::Result<Bulk> {
         )
         .await?;
     let cost = meter.finish(events, Some(&h.hub.writer_db)).await;
+    drop(target);
+    let relay = relay.await?;
     println!(
         "    cache equals the writer after {:.1} s; comparing with GET /snapshot …",
         converged.as_secs_f64()
@@ -452,7 +457,7 @@ async fn bulk(h: &mut Hubs<'_>, m: &Municipality) -> anyhow::Result<Bulk> {
         events,
         summary,
         import,
-        relay: h.hub.published_span(k, seq0).await?,
+        relay,
         apply: h.hub.applied_span(k, None).await?,
         converged,
         verified,
@@ -525,27 +530,20 @@ async fn staged(h: &mut Hubs<'_>, m: &Municipality) -> anyhow::Result<Staged> {
     println!("    relay alone (a relay-only writer drains {events} events)");
     let last = h.hub.last_sequence(k).await?;
     let relay_child = start_writer(h.env, "writer-relay", "127.0.0.1:0", true).await?;
+    let (target, through) = tokio::sync::watch::channel(last);
+    let tracker = h.hub.track_relay(k, seq0, through);
     let meter = Meter::start(Some(&relay_child), None);
     let started = Instant::now();
     let deadline = convergence_deadline(m.entities);
-    loop {
-        let done: bool = sqlx::query_scalar(
-            "SELECT published_at IS NOT NULL FROM event WHERE kommune = $1 AND sequence = $2",
-        )
-        .bind(i32::from(k.code()))
-        .bind(last)
-        .fetch_one(&h.hub.writer_db)
-        .await?;
-        if done {
-            break;
-        }
+    while !tracker.is_finished() {
         if started.elapsed() > deadline {
             bail!("the relay did not publish {events} events within {deadline:?}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let relay_cost = meter.finish(events, Some(&h.hub.writer_db)).await;
-    let relay = h.hub.published_span(k, seq0).await?;
+    drop(target);
+    let relay = tracker.await?;
     println!("    {:.0} events/s", relay.rate().unwrap_or(0.0));
 
     println!(

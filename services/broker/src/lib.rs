@@ -21,4 +21,4 @@ pub use lapin;
 
 pub use connection::{BrokerError, connect, declare_events_exchange, redact_url};
 pub use delivery::{decode_delivery, headers_to_map, properties_for};
-pub use publisher::{Delivered, PublishError, Publisher};
+pub use publisher::{Delivered, InFlight, PublishError, Publisher};

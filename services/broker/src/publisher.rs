@@ -93,6 +93,14 @@ impl Publisher {
         results
     }
 
+    /// Sends one message and returns without waiting for its confirm, so that a caller can keep
+    /// a window of messages in flight across batches (confirms arrive in publishing order on one
+    /// channel; await them in that order). After a `ConnectionLost` here, send nothing more on
+    /// this publisher.
+    pub async fn send_one(&self, message: &AmqpMessage) -> Result<InFlight, PublishError> {
+        self.send(message).await.map(InFlight)
+    }
+
     /// Publishes one message and waits for its confirm.
     pub async fn publish(&self, message: &AmqpMessage) -> Result<Delivered, PublishError> {
         match self.send(message).await {
@@ -128,6 +136,23 @@ impl Publisher {
             )
             .await
             .map_err(lost)
+    }
+}
+
+/// A sent message whose confirm has not been awaited yet.
+#[must_use = "a message is only published once its confirm says so"]
+pub struct InFlight(PublisherConfirm);
+
+impl InFlight {
+    /// Waits for the broker's confirm.
+    pub async fn confirmed(self) -> Result<Delivered, PublishError> {
+        confirmation(self.0.await)
+    }
+}
+
+impl std::fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InFlight")
     }
 }
 

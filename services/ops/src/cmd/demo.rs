@@ -476,16 +476,15 @@ async fn play_changes(
 }
 
 async fn event_counts(hub: &PgPool) -> Result<(i64, i64), CliError> {
-    let row = sqlx::query(
-        "SELECT count(*) AS n, count(*) FILTER (WHERE published_at IS NULL) AS unpublished FROM event",
-    )
-    .fetch_one(hub)
-    .await
-    .context("cannot count events")?;
-    Ok((
-        row.try_get("n").unwrap_or(0),
-        row.try_get("unpublished").unwrap_or(0),
-    ))
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM event")
+        .fetch_one(hub)
+        .await
+        .context("cannot count events")?;
+    let unpublished: i64 = sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
+        .fetch_one(hub)
+        .await
+        .context("cannot read the relay's position")?;
+    Ok((n, unpublished))
 }
 
 fn versions_of(rows: &[sqlx::postgres::PgRow]) -> anyhow::Result<HashMap<Uuid, i64>> {

@@ -161,13 +161,10 @@ pub async fn event_log(database_url: &str) -> Result<EventLog, CliError> {
         .map_err(|_| anyhow::anyhow!("no answer within {DB_TIMEOUT:?}"))
         .and_then(|r| r.map_err(anyhow::Error::from))
         .with_context(|| format!("cannot connect to PostgreSQL at {shown}"))?;
-    let row = sqlx::query(
-        "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS age
-         FROM event WHERE published_at IS NULL",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .with_context(|| format!("reading the event log at {shown}"))?;
+    let row = sqlx::query(orghub_writer::store::RELAY_LAG_SQL)
+        .fetch_one(&mut conn)
+        .await
+        .with_context(|| format!("reading the event log at {shown}"))?;
     let unpublished: i64 = row.try_get("n").context("reading the event log")?;
     let oldest: Option<f64> = row.try_get("age").context("reading the event log")?;
     // A session advisory lock on a bigint key is listed with the key's high half as classid,

@@ -1,21 +1,24 @@
 //! The relay: publishes committed events from the event log to RabbitMQ, in sequence order per
-//! municipality, pipelined with publisher confirms, and marks rows published only after the
-//! broker's Ack.
+//! municipality, with a window of publisher confirms in flight across batches, and moves each
+//! municipality's stored position (`relay_position.published_through`) only over events the
+//! broker confirmed. Municipalities with a backlog share each batch equally.
 //!
 //! Exactly one relay is active across writer replicas: it holds a PostgreSQL session advisory
 //! lock on a dedicated connection (never a pooled one, which could silently change sessions).
 //! Others stand by and retry the lock. The relay is woken by `NOTIFY orghub_events` from each
 //! writing transaction, with a polling fallback for notifications lost on reconnects.
 //!
-//! A failed publish (Nack, lost connection) ends the round: rows confirmed before it are marked,
-//! the rest are published again after reconnecting, so nothing is lost and a subscriber may see
-//! a duplicate (which its version guard ignores).
+//! A failed publish (Nack, lost connection) ends the round: the position stays after the last
+//! confirmed event, the rest are published again after reconnecting, so nothing is lost and a
+//! subscriber may see a duplicate (which its version guard ignores). An unroutable event (no
+//! queue bound) counts as published: it stays in the event log, reachable by replay and resync.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use orghub_broker::{Delivered, Publisher};
+use orghub_broker::{Delivered, InFlight, Publisher};
 use orghub_contracts::AmqpMessage;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
@@ -35,12 +38,6 @@ pub struct RelayConfig {
     pub amqp_url: String,
     pub batch: i64,
     pub poll: Duration,
-}
-
-struct Row0 {
-    kommune: i32,
-    sequence: i64,
-    message: AmqpMessage,
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {
@@ -117,6 +114,18 @@ async fn lead(
     metrics.relay_active.set(1);
     let mut listener = PgListener::connect_with(store.pool()).await?;
     listener.listen("orghub_events").await?;
+    // The lock session also reads the log: the relay never waits for a pooled connection that
+    // API requests hold. Positions are written by a task on a connection of its own.
+    let stored = positions(&mut lock_conn).await?;
+    let mut cursor = Cursor {
+        sent: stored.clone(),
+        confirmed: stored.clone(),
+    };
+    let (positions_tx, positions_rx) = watch::channel(stored);
+    let writer = spawn_position_writer(
+        options.application_name(&format!("{name} positions")),
+        positions_rx,
+    );
     let mut delays = backoff();
     let result = loop {
         if *shutdown.borrow() {
@@ -139,12 +148,13 @@ async fn lead(
         };
         tracing::info!("relay connected to RabbitMQ");
         match pump(
-            store,
+            &mut lock_conn,
             cfg,
             metrics,
             &publisher,
             &mut listener,
-            &mut lock_conn,
+            &mut cursor,
+            &positions_tx,
             shutdown,
         )
         .await
@@ -161,6 +171,10 @@ async fn lead(
         }
     };
     metrics.relay_active.set(0);
+    // The last confirmed positions are stored before the lock goes to a standby writer (which
+    // would otherwise publish them again: harmless, but avoidable).
+    drop(positions_tx);
+    let _ = writer.await;
     // Closing the session releases the lock for a standby writer.
     let _ = lock_conn.close().await;
     result
@@ -182,13 +196,74 @@ impl<E: Into<anyhow::Error>> From<E> for PumpError {
     }
 }
 
-async fn fetch(store: &Store, limit: i64) -> anyhow::Result<Vec<Row0>> {
+/// One event to publish.
+struct Row0 {
+    kommune: i32,
+    sequence: i64,
+    message: AmqpMessage,
+}
+
+/// Where the relay is in each municipality's log.
+#[derive(Debug, Default)]
+struct Cursor {
+    /// The last sequence sent to the broker (confirmed or in flight).
+    sent: HashMap<i32, i64>,
+    /// The last sequence up to which everything was confirmed.
+    confirmed: HashMap<i32, i64>,
+}
+
+impl Cursor {
+    fn sent(&self, kommune: i32) -> i64 {
+        self.sent.get(&kommune).copied().unwrap_or(0)
+    }
+}
+
+/// The stored positions, read when the relay takes the lock.
+async fn positions(conn: &mut PgConnection) -> anyhow::Result<HashMap<i32, i64>> {
+    let rows: Vec<(i32, i64)> =
+        sqlx::query_as("SELECT kommune, published_through FROM relay_position")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The municipalities whose log goes past what was sent, with how far.
+async fn backlog(conn: &mut PgConnection, cursor: &Cursor) -> anyhow::Result<Vec<(i32, i64)>> {
+    let rows: Vec<(i32, i64)> =
+        sqlx::query_as("SELECT code, last_sequence FROM municipality WHERE last_sequence > 0")
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(k, last)| *last > cursor.sent(*k))
+        .collect())
+}
+
+/// The next events of every municipality with a backlog, at most `batch` in all, shared fairly:
+/// each municipality gets an equal part, so one municipality's bulk import cannot hold back
+/// another's live changes. In sequence order per municipality.
+async fn fetch(
+    conn: &mut PgConnection,
+    cursor: &Cursor,
+    backlog: &[(i32, i64)],
+    batch: i64,
+) -> anyhow::Result<Vec<Row0>> {
+    let kommuner: Vec<i32> = backlog.iter().map(|b| b.0).collect();
+    let after: Vec<i64> = kommuner.iter().map(|k| cursor.sent(*k)).collect();
+    let per = (batch / i64::try_from(kommuner.len()).unwrap_or(1).max(1)).max(1);
     let rows = sqlx::query(
-        "SELECT kommune, sequence, body FROM event WHERE published_at IS NULL
-         ORDER BY kommune, sequence LIMIT $1",
+        "SELECT e.kommune, e.sequence, e.body
+         FROM UNNEST($1::int[], $2::bigint[]) AS p(kommune, after)
+         CROSS JOIN LATERAL (
+             SELECT kommune, sequence, body FROM event
+             WHERE kommune = p.kommune AND sequence > p.after
+             ORDER BY sequence LIMIT $3) AS e
+         ORDER BY e.sequence, e.kommune",
     )
-    .bind(limit)
-    .fetch_all(store.pool())
+    .bind(&kommuner)
+    .bind(&after)
+    .bind(per)
+    .fetch_all(&mut *conn)
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
@@ -204,78 +279,229 @@ async fn fetch(store: &Store, limit: i64) -> anyhow::Result<Vec<Row0>> {
     Ok(out)
 }
 
-async fn mark_published(store: &Store, rows: &[(i32, i64, bool)]) -> anyhow::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+/// Stores confirmed positions, in the background: the publishing loop hands over the latest
+/// positions and goes on; this task writes them with one statement per round (coalescing
+/// whatever arrived meanwhile) on a connection of its own. Positions only move forward, so a
+/// late write of an older position can do no harm.
+fn spawn_position_writer(
+    options: PgConnectOptions,
+    mut positions: watch::Receiver<HashMap<i32, i64>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conn: Option<PgConnection> = None;
+        let mut stored: HashMap<i32, i64> = HashMap::new();
+        let mut delays = backoff();
+        loop {
+            let wanted: Vec<(i32, i64)> = positions
+                .borrow_and_update()
+                .iter()
+                .filter(|(k, p)| stored.get(*k) != Some(*p))
+                .map(|(k, p)| (*k, *p))
+                .collect();
+            if !wanted.is_empty() {
+                match store_positions(&mut conn, &options, &wanted).await {
+                    Ok(()) => {
+                        stored.extend(wanted);
+                        delays = backoff();
+                    }
+                    Err(e) => {
+                        conn = None;
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "cannot store the relay's position; retrying"
+                        );
+                        tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
+                        continue;
+                    }
+                }
+            }
+            // Ends when the sender is dropped, after the last value was stored above.
+            if positions.changed().await.is_err() {
+                let last: Vec<(i32, i64)> = positions
+                    .borrow()
+                    .iter()
+                    .filter(|(k, p)| stored.get(*k) != Some(*p))
+                    .map(|(k, p)| (*k, *p))
+                    .collect();
+                if !last.is_empty()
+                    && let Err(e) = store_positions(&mut conn, &options, &last).await
+                {
+                    tracing::warn!(
+                        error = format!("{e:#}"),
+                        "cannot store the relay's position"
+                    );
+                }
+                return;
+            }
+        }
+    })
+}
+
+async fn store_positions(
+    conn: &mut Option<PgConnection>,
+    options: &PgConnectOptions,
+    positions: &[(i32, i64)],
+) -> anyhow::Result<()> {
+    if conn.is_none() {
+        *conn = Some(options.connect().await?);
     }
-    let kommuner: Vec<i32> = rows.iter().map(|r| r.0).collect();
-    let sequences: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    let routed: Vec<bool> = rows.iter().map(|r| r.2).collect();
+    let Some(c) = conn.as_mut() else {
+        return Ok(());
+    };
+    let kommuner: Vec<i32> = positions.iter().map(|p| p.0).collect();
+    let through: Vec<i64> = positions.iter().map(|p| p.1).collect();
     sqlx::query(
-        "UPDATE event e SET published_at = now(), routed = u.routed
-         FROM UNNEST($1::int[], $2::bigint[], $3::bool[]) AS u(kommune, sequence, routed)
-         WHERE e.kommune = u.kommune AND e.sequence = u.sequence",
+        "INSERT INTO relay_position (kommune, published_through)
+         SELECT * FROM UNNEST($1::int[], $2::bigint[])
+         ON CONFLICT (kommune) DO UPDATE
+         SET published_through = GREATEST(relay_position.published_through,
+                                          EXCLUDED.published_through),
+             updated_at = now()",
     )
     .bind(&kommuner)
-    .bind(&sequences)
-    .bind(&routed)
-    .execute(store.pool())
+    .bind(&through)
+    .execute(c)
     .await?;
     Ok(())
 }
 
+/// Messages sent whose confirms have not been taken yet, oldest first.
+struct Window {
+    in_flight: VecDeque<(i32, i64, Instant, InFlight)>,
+}
+
+impl Window {
+    /// Takes every outstanding confirm, stopping at the first failure.
+    async fn drain(&mut self, cursor: &mut Cursor, metrics: &Metrics) -> Result<(), String> {
+        while let Some(r) = self.settle_oldest(cursor, metrics).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Takes the oldest confirm: moves the confirmed position on, or says why not.
+    async fn settle_oldest(
+        &mut self,
+        cursor: &mut Cursor,
+        metrics: &Metrics,
+    ) -> Option<Result<(), String>> {
+        let (kommune, sequence, sent_at, confirm) = self.in_flight.pop_front()?;
+        let result = confirm.confirmed().await;
+        metrics
+            .confirm_latency
+            .observe(sent_at.elapsed().as_secs_f64());
+        Some(match result {
+            Ok(delivered) => {
+                cursor.confirmed.insert(kommune, sequence);
+                metrics.events_published.inc();
+                if delivered == Delivered::Unroutable {
+                    metrics.events_unroutable.inc();
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        })
+    }
+}
+
+/// Publishes continuously: fetches the next events while the broker confirms the previous ones,
+/// keeping up to `window` messages in flight, and hands confirmed positions to the position
+/// writer. Confirms are taken in publishing order, so a municipality's position only moves over
+/// events that are all confirmed. A failed confirm (Nack, lost connection) ends the round: the
+/// events after the last confirmed position are sent again after reconnecting.
+#[allow(clippy::too_many_arguments)]
 async fn pump(
-    store: &Store,
+    conn: &mut PgConnection,
     cfg: &RelayConfig,
     metrics: &Metrics,
     publisher: &Publisher,
     listener: &mut PgListener,
-    lock_conn: &mut PgConnection,
+    cursor: &mut Cursor,
+    positions: &watch::Sender<HashMap<i32, i64>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), PumpError> {
-    loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let batch = fetch(store, cfg.batch).await?;
-        if !batch.is_empty() {
-            let messages: Vec<AmqpMessage> = batch.iter().map(|r| r.message.clone()).collect();
-            let started = Instant::now();
-            let results = publisher.publish_batch(&messages).await;
-            metrics
-                .confirm_latency
-                .observe(started.elapsed().as_secs_f64());
-            let mut done = Vec::with_capacity(batch.len());
-            let mut failure = None;
-            for (row, result) in batch.iter().zip(results) {
-                match result {
-                    Ok(delivered) => {
-                        done.push((row.kommune, row.sequence, delivered == Delivered::Routed))
-                    }
-                    Err(e) => {
-                        failure = Some(e.to_string());
-                        break;
-                    }
+    let window_size = usize::try_from(cfg.batch.max(1) * 2).unwrap_or(1000);
+    let mut window = Window {
+        in_flight: VecDeque::with_capacity(window_size + 1),
+    };
+    let publish_positions = |cursor: &Cursor| {
+        positions.send_if_modified(|stored| {
+            let mut changed = false;
+            for (k, p) in &cursor.confirmed {
+                if stored.get(k) != Some(p) {
+                    stored.insert(*k, *p);
+                    changed = true;
                 }
             }
-            mark_published(store, &done).await?;
-            let unroutable = done.iter().filter(|d| !d.2).count() as u64;
-            metrics.events_published.inc_by(done.len() as u64);
-            metrics.events_unroutable.inc_by(unroutable);
-            if let Some(e) = failure {
-                return Err(PumpError::Broker(e));
+            changed
+        });
+    };
+    let result = loop {
+        if *shutdown.borrow() {
+            let drained = window.drain(cursor, metrics).await;
+            publish_positions(cursor);
+            break drained.map_err(PumpError::Broker);
+        }
+        let backlog = backlog(conn, cursor).await?;
+        let batch = if backlog.is_empty() {
+            Vec::new()
+        } else {
+            fetch(conn, cursor, &backlog, cfg.batch).await?
+        };
+        if batch.is_empty() {
+            // Everything fetched was sent: take the remaining confirms, then wait.
+            let drained = window.drain(cursor, metrics).await;
+            publish_positions(cursor);
+            if let Err(e) = drained {
+                break Err(PumpError::Broker(e));
             }
-            if batch.len() as i64 == cfg.batch {
-                continue;
+            // Idle: wait for a notification, the poll interval, or shutdown.
+            tokio::select! {
+                n = listener.recv() => { n?; }
+                _ = tokio::time::sleep(cfg.poll) => {}
+                changed = shutdown.changed() => {
+                    // Nothing is in flight here; a dropped sender means stop too.
+                    if changed.is_err() { break Ok(()); }
+                }
+            }
+            continue;
+        }
+        let mut failed = None;
+        for row in batch {
+            match publisher.send_one(&row.message).await {
+                Ok(confirm) => {
+                    cursor.sent.insert(row.kommune, row.sequence);
+                    window.in_flight.push_back((
+                        row.kommune,
+                        row.sequence,
+                        Instant::now(),
+                        confirm,
+                    ));
+                }
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+            while window.in_flight.len() > window_size {
+                if let Some(Err(e)) = window.settle_oldest(cursor, metrics).await {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            if failed.is_some() {
+                break;
             }
         }
-        // Idle: wait for a notification, the poll interval, or shutdown; check the lock session.
-        tokio::select! {
-            n = listener.recv() => { n?; }
-            _ = tokio::time::sleep(cfg.poll) => { lock_conn.ping().await?; }
-            _ = shutdown.changed() => return Ok(()),
+        publish_positions(cursor);
+        if let Some(e) = failed {
+            break Err(PumpError::Broker(e));
         }
-    }
+    };
+    // Whatever was sent but not confirmed is sent again by the next round.
+    window.in_flight.clear();
+    cursor.sent = cursor.confirmed.clone();
+    result
 }
 
 fn hostname() -> String {

@@ -302,15 +302,21 @@ impl Store {
 
     /// Unpublished events: count and the age of the oldest, over all municipalities.
     pub async fn relay_lag(&self) -> Result<(i64, Option<f64>), StoreError> {
-        let row = sqlx::query(
-            "SELECT count(*) AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS age
-             FROM event WHERE published_at IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let row = sqlx::query(RELAY_LAG_SQL).fetch_one(&self.pool).await?;
         Ok((row.try_get("n")?, row.try_get("age")?))
     }
 }
+
+/// Unpublished events (`n`) and the age in seconds of the oldest (`age`, NULL when none), over
+/// all municipalities: each municipality's log past the relay's position. Reads one row per
+/// municipality and one event per municipality with a backlog; `orghubctl status` runs the same.
+pub const RELAY_LAG_SQL: &str = "
+    SELECT coalesce(sum(m.last_sequence - coalesce(r.published_through, 0)), 0)::bigint AS n,
+           EXTRACT(EPOCH FROM now() - min(e.created_at))::float8 AS age
+    FROM municipality m
+    LEFT JOIN relay_position r ON r.kommune = m.code
+    LEFT JOIN event e ON e.kommune = m.code AND e.sequence = coalesce(r.published_through, 0) + 1
+    WHERE m.last_sequence > coalesce(r.published_through, 0)";
 
 /// One line of a snapshot.
 #[derive(Debug)]
