@@ -611,3 +611,82 @@ async fn the_readme_example_write_works_as_written() {
     assert_eq!(r.body["changed"], true);
     env.finish().await;
 }
+
+/// Concurrent writes to one municipality are applied together (one transaction per group of
+/// waiting requests): every request still gets its own answer, a refused one — even an atomic
+/// batch refused at its second operation — leaves nothing behind, and the event log stays
+/// gap-free with one event per accepted change.
+#[tokio::test]
+async fn concurrent_writes_each_get_their_own_answer_and_refusals_leave_no_trace() {
+    let env = Env::start().await;
+    let w = &env.writer;
+    let r = w
+        .put("751", "units", id(1), unit("Aarhus Kommune", None))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let requests = (0..60u32).map(|n| {
+        let uuid = id(1_000 + n);
+        async move {
+            match n % 6 {
+                // Refused: the parent does not exist.
+                0 => (
+                    n,
+                    w.put("751", "units", uuid, unit("Løs", Some(id(99))))
+                        .await,
+                ),
+                // Refused at its second operation: the first must not be written either.
+                1 => {
+                    let ops = json!([
+                        {"op": "put", "kind": "unit", "uuid": uuid, "state": unit("Med", Some(id(1)))},
+                        {"op": "put", "kind": "unit", "uuid": id(5_000 + n), "state": unit("Løs", Some(id(98)))},
+                    ]);
+                    (n, w.admin(Method::POST, "/api/v1/751/changes", Some(&ops)).await)
+                }
+                _ => (
+                    n,
+                    w.put("751", "units", uuid, unit(&format!("Afdeling {n}"), Some(id(1))))
+                        .await,
+                ),
+            }
+        }
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    let mut accepted = 0;
+    for (n, reply) in &replies {
+        let uuid = id(1_000 + n);
+        match n % 6 {
+            0 | 1 => {
+                assert_eq!(reply.status, 422, "request {n}: {}", reply.text);
+                assert_eq!(
+                    w.get(&format!("/api/v1/751/units/{uuid}")).await.status,
+                    404,
+                    "request {n} was refused but its unit exists"
+                );
+            }
+            _ => {
+                assert_eq!(reply.status, 201, "request {n}: {}", reply.text);
+                assert_eq!(
+                    reply.body["uuid"],
+                    uuid.to_string(),
+                    "request {n}'s own answer"
+                );
+                assert_eq!(reply.body["version"], 1);
+                accepted += 1;
+            }
+        }
+    }
+    assert_eq!(accepted, 40);
+    let (count, max, last): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), max(sequence), (SELECT last_sequence FROM municipality WHERE code = 751)
+         FROM event WHERE kommune = 751",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .expect("event log");
+    assert_eq!(
+        (count, max, last),
+        (41, 41, 41),
+        "one event per accepted write, gap-free"
+    );
+    env.finish().await;
+}

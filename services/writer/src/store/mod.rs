@@ -6,6 +6,9 @@ mod codec;
 mod tokens;
 mod write;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::TryStreamExt;
 use orghub_contracts::{Attrs, DocumentHead, EntityDocument, EntityKind, Kommune};
@@ -67,6 +70,8 @@ pub struct RegistrationRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Per municipality: its writing requests waiting for their turn.
+    combiners: Arc<Mutex<HashMap<i32, Arc<write::Combiner>>>>,
 }
 
 fn kommune_of(code: i32, ctx: &str) -> Result<Kommune, StoreError> {
@@ -109,11 +114,23 @@ impl Store {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Store { pool })
+        Ok(Store::from_pool(pool))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Store { pool }
+        Store {
+            pool,
+            combiners: Arc::default(),
+        }
+    }
+
+    /// The municipality's queue of writing requests.
+    fn combiner(&self, kommune: Kommune) -> Arc<write::Combiner> {
+        let mut map = self
+            .combiners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry(i32::from(kommune.code())).or_default())
     }
 
     pub fn pool(&self) -> &PgPool {

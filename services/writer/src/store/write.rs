@@ -6,6 +6,7 @@
 //! world) while different municipalities write in parallel.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use orghub_contracts::{
@@ -13,6 +14,7 @@ use orghub_contracts::{
     Segment, Timeline, Validity,
 };
 use sqlx::{Postgres, Row, Transaction};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::codec::{timeline_from_json, timeline_to_json};
@@ -149,14 +151,15 @@ struct Current {
     timeline: Timeline<Attrs>,
 }
 
-struct Tx<'a> {
-    tx: Transaction<'a, Postgres>,
+struct Tx {
+    tx: Transaction<'static, Postgres>,
     kommune: Kommune,
     code: i32,
     sequence: i64,
     first_sequence: i64,
     today: NaiveDate,
-    ctx: &'a WriteContext,
+    /// Who writes the operation being applied (a group of requests changes it per request).
+    ctx: WriteContext,
     /// Entities read or written in this transaction.
     seen: HashMap<Uuid, Option<Current>>,
     /// Entities that have a row in the `entity` table (read from it, or flushed).
@@ -201,6 +204,8 @@ struct RegistrationRow {
     registered_at: DateTime<Utc>,
     deleted: bool,
     timeline: serde_json::Value,
+    actor: String,
+    note: Option<String>,
 }
 
 struct ReferenceRow {
@@ -246,23 +251,171 @@ fn show(v: &Validity) -> String {
     }
 }
 
+/// The writing requests of one municipality that wait for their turn.
+///
+/// Flat combining: a request queues itself, then waits for the municipality's turn; whoever gets
+/// the turn takes every queued request (its own, unless an earlier turn took it) and applies them
+/// together. Waiting happens here, not on a database connection: a request holds a pooled
+/// connection only while its group runs, so a burst of writes to one municipality cannot starve
+/// the pool, and the lock, the round trips and the commit are paid once per group.
+#[derive(Debug, Default)]
+pub(super) struct Combiner {
+    queue: std::sync::Mutex<Vec<Job>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The most requests applied in one transaction.
+const MAX_GROUP: usize = 128;
+
+impl Combiner {
+    fn enqueue(&self, job: Job) {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(job);
+    }
+
+    /// The queued requests, oldest first, at most [`MAX_GROUP`] (the rest wait for a later turn).
+    fn take(&self) -> Vec<Job> {
+        let mut queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = queue.len().min(MAX_GROUP);
+        let rest = queue.split_off(at);
+        std::mem::replace(&mut *queue, rest)
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    ops: Vec<Operation>,
+    ctx: WriteContext,
+    reply: oneshot::Sender<Result<Vec<OpResult>, (usize, WriteError)>>,
+}
+
+enum GroupFailure {
+    /// The request at `job` was refused at its operation `op`.
+    Refused {
+        job: usize,
+        op: usize,
+        error: WriteError,
+    },
+    Store(WriteError),
+}
+
 impl Store {
     /// Applies all operations atomically: all are written, or none (the first refusal is returned
     /// with its index).
+    ///
+    /// Requests of one municipality are serialised (its row lock), so waiting ones are combined:
+    /// whoever gets the municipality's turn applies every request queued by then in one
+    /// transaction, each with its own result, and commits once (see [`Combiner`]). A refused
+    /// request leaves no trace: the group is applied again without it.
     pub async fn apply(
         &self,
         kommune: Kommune,
         ops: Vec<Operation>,
         ctx: &WriteContext,
     ) -> Result<Vec<OpResult>, (usize, WriteError)> {
-        let mut tx = Tx::begin(self, kommune, ctx).await.map_err(|e| (0, e))?;
-        let wanted: Vec<Uuid> = ops.iter().flat_map(uuids_of).collect();
-        tx.preload(&wanted).await.map_err(|e| (0, e))?;
-        let mut results = Vec::with_capacity(ops.len());
-        for (i, op) in ops.into_iter().enumerate() {
-            results.push(tx.apply_one(op).await.map_err(|e| (i, e))?);
+        let combiner = self.combiner(kommune);
+        let (reply, answer) = oneshot::channel();
+        combiner.enqueue(Job {
+            ops,
+            ctx: ctx.clone(),
+            reply,
+        });
+        let turn = Arc::clone(&combiner.turn).lock_owned().await;
+        let jobs = combiner.take();
+        if !jobs.is_empty() {
+            // In a task of its own, so that a caller who goes away (a closed HTTP connection
+            // drops the handler) cannot abandon the other callers' requests half done.
+            let store = self.clone();
+            let group = tokio::spawn(async move {
+                store.apply_group(kommune, jobs).await;
+                drop(turn);
+            });
+            let _ = group.await;
         }
-        tx.commit().await.map_err(|e| (0, e))?;
+        answer.await.unwrap_or_else(|_| {
+            Err((
+                0,
+                WriteError::Store(StoreError::Corrupt(
+                    "the writing task ended without an answer".into(),
+                )),
+            ))
+        })
+    }
+
+    /// Applies a group of requests in one transaction. A refused request is answered and the
+    /// transaction is rolled back and run again without it (what came before it is unchanged,
+    /// so the refusal stands); a store failure answers every request of the group.
+    async fn apply_group(&self, kommune: Kommune, mut jobs: Vec<Job>) {
+        while !jobs.is_empty() {
+            match self.try_group(kommune, &jobs).await {
+                Ok(results) => {
+                    for (job, result) in jobs.into_iter().zip(results) {
+                        let _ = job.reply.send(Ok(result));
+                    }
+                    return;
+                }
+                Err(GroupFailure::Refused { job, op, error }) => {
+                    let refused = jobs.remove(job);
+                    let _ = refused.reply.send(Err((op, error)));
+                }
+                Err(GroupFailure::Store(error)) => {
+                    let text = error.to_string();
+                    let mut first = Some(error);
+                    for job in jobs {
+                        let error = first.take().unwrap_or_else(|| {
+                            WriteError::Store(StoreError::Corrupt(format!(
+                                "a request applied in the same transaction failed: {text}"
+                            )))
+                        });
+                        let _ = job.reply.send(Err((0, error)));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn try_group(
+        &self,
+        kommune: Kommune,
+        jobs: &[Job],
+    ) -> Result<Vec<Vec<OpResult>>, GroupFailure> {
+        let first_ctx = jobs.first().map(|j| j.ctx.clone()).unwrap_or_default();
+        let mut tx = Tx::begin(self, kommune, first_ctx)
+            .await
+            .map_err(GroupFailure::Store)?;
+        let wanted: Vec<Uuid> = jobs
+            .iter()
+            .flat_map(|j| j.ops.iter().flat_map(uuids_of))
+            .collect();
+        tx.preload(&wanted).await.map_err(GroupFailure::Store)?;
+        let mut results = Vec::with_capacity(jobs.len());
+        for (j, job) in jobs.iter().enumerate() {
+            tx.ctx = job.ctx.clone();
+            let mut result = Vec::with_capacity(job.ops.len());
+            for (i, op) in job.ops.iter().enumerate() {
+                match tx.apply_one(op.clone()).await {
+                    Ok(r) => result.push(r),
+                    Err(WriteError::Store(e)) => {
+                        return Err(GroupFailure::Store(WriteError::Store(e)));
+                    }
+                    Err(error) => {
+                        return Err(GroupFailure::Refused {
+                            job: j,
+                            op: i,
+                            error,
+                        });
+                    }
+                }
+            }
+            results.push(result);
+        }
+        tx.commit().await.map_err(GroupFailure::Store)?;
         Ok(results)
     }
 
@@ -278,7 +431,11 @@ impl Store {
         request_hash: &[u8],
         render: impl FnOnce(&[OpResult]) -> (u16, serde_json::Value),
     ) -> Result<Idempotent, (usize, WriteError)> {
-        let mut tx = Tx::begin(self, kommune, ctx).await.map_err(|e| (0, e))?;
+        let combiner = self.combiner(kommune);
+        let _turn = combiner.turn.lock().await;
+        let mut tx = Tx::begin(self, kommune, ctx.clone())
+            .await
+            .map_err(|e| (0, e))?;
         let stored = sqlx::query(
             "SELECT request_hash, status, response FROM idempotency_key WHERE kommune = $1 AND key = $2",
         )
@@ -337,7 +494,11 @@ impl Store {
             WriteError::Store(s) => s,
             other => StoreError::Corrupt(other.to_string()),
         };
-        let mut tx = Tx::begin(self, kommune, ctx).await.map_err(unwrap_store)?;
+        let combiner = self.combiner(kommune);
+        let _turn = combiner.turn.lock().await;
+        let mut tx = Tx::begin(self, kommune, ctx.clone())
+            .await
+            .map_err(unwrap_store)?;
         let wanted: Vec<Uuid> = ops.iter().flat_map(uuids_of).collect();
         tx.preload(&wanted).await.map_err(unwrap_store)?;
         let mut results = Vec::with_capacity(ops.len());
@@ -372,12 +533,8 @@ impl Store {
     }
 }
 
-impl<'a> Tx<'a> {
-    async fn begin(
-        store: &Store,
-        kommune: Kommune,
-        ctx: &'a WriteContext,
-    ) -> Result<Tx<'a>, WriteError> {
+impl Tx {
+    async fn begin(store: &Store, kommune: Kommune, ctx: WriteContext) -> Result<Tx, WriteError> {
         let mut tx = store.pool.begin().await?;
         let code = i32::from(kommune.code());
         let sequence: i64 =
@@ -676,8 +833,10 @@ impl<'a> Tx<'a> {
     }
 
     /// Whether walking up the hierarchy from `start` during `v` reaches `goal` on some date.
+    ///
+    /// Walks the units' timelines as this transaction sees them (loading each unit once), not
+    /// the reference table: no flush of pending writes, and no query for a unit already seen.
     async fn reaches(&mut self, start: Uuid, goal: Uuid, v: Validity) -> Result<bool, WriteError> {
-        self.flush().await?;
         let mut stack = vec![(start, v)];
         let mut steps = 0;
         while let Some((unit, interval)) = stack.pop() {
@@ -690,23 +849,21 @@ impl<'a> Tx<'a> {
                     "the unit hierarchy is too deep to check".into(),
                 ));
             }
-            let rows = sqlx::query(
-                "SELECT target, valid_from, valid_to FROM reference
-                 WHERE source = $1 AND field = '/parent' AND target IS NOT NULL
-                   AND daterange(valid_from, valid_to) && daterange($2, $3)",
-            )
-            .bind(unit)
-            .bind(interval.from)
-            .bind(interval.to)
-            .fetch_all(&mut *self.tx)
-            .await?;
-            for row in rows {
-                let parent: Uuid = row.try_get("target")?;
-                let seg = Validity {
-                    from: row.try_get("valid_from")?,
-                    to: row.try_get("valid_to")?,
-                };
-                if let Some(overlap) = seg.intersect(&interval) {
+            if !self.seen.contains_key(&unit) {
+                self.preload(&[unit]).await?;
+            }
+            let Some(Some(current)) = self.seen.get(&unit) else {
+                continue;
+            };
+            if current.deleted || current.kommune != self.code {
+                continue;
+            }
+            for seg in current.timeline.segments() {
+                if let Attrs::Unit(u) = &seg.attrs
+                    && let Some(parent) = u.parent
+                    && parent != unit
+                    && let Some(overlap) = seg.validity.intersect(&interval)
+                {
                     stack.push((parent, overlap));
                 }
             }
@@ -777,6 +934,8 @@ impl<'a> Tx<'a> {
             registered_at,
             deleted,
             timeline: json.clone(),
+            actor: self.ctx.actor.clone(),
+            note: self.ctx.note.clone(),
         });
         self.pending.entities.insert(
             uuid,
@@ -863,6 +1022,12 @@ impl<'a> Tx<'a> {
         }
         let p = std::mem::take(&mut self.pending);
 
+        let replaced: Vec<Uuid> = p
+            .references
+            .keys()
+            .filter(|u| self.persisted.contains(*u))
+            .copied()
+            .collect();
         let (mut new_rows, mut changed_rows) = (Vec::new(), Vec::new());
         for (uuid, row) in p.entities {
             if self.persisted.contains(&uuid) {
@@ -926,12 +1091,13 @@ impl<'a> Tx<'a> {
             let actions: Vec<&str> = r.iter().map(|x| x.action.word()).collect();
             let times: Vec<DateTime<Utc>> = r.iter().map(|x| x.registered_at).collect();
             let deleted: Vec<bool> = r.iter().map(|x| x.deleted).collect();
-            let timelines: Vec<serde_json::Value> =
-                p.registrations.into_iter().map(|x| x.timeline).collect();
+            let actors: Vec<&str> = r.iter().map(|x| x.actor.as_str()).collect();
+            let notes: Vec<Option<&str>> = r.iter().map(|x| x.note.as_deref()).collect();
+            let timelines: Vec<&serde_json::Value> = r.iter().map(|x| &x.timeline).collect();
             sqlx::query(
                 "INSERT INTO registration (uuid, version, action, registered_at, deleted, timeline, actor, note)
-                 SELECT u.*, $7, $8 FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
-                                                $5::bool[], $6::jsonb[]) AS u",
+                 SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
+                                      $5::bool[], $6::jsonb[], $7::text[], $8::text[])",
             )
             .bind(&uuids)
             .bind(&versions)
@@ -939,17 +1105,19 @@ impl<'a> Tx<'a> {
             .bind(&times)
             .bind(&deleted)
             .bind(&timelines)
-            .bind(&self.ctx.actor)
-            .bind(&self.ctx.note)
+            .bind(&actors)
+            .bind(&notes)
             .execute(&mut *self.tx)
             .await?;
         }
 
-        let sources: Vec<Uuid> = p.references.keys().copied().collect();
-        sqlx::query("DELETE FROM reference WHERE source = ANY($1)")
-            .bind(&sources)
-            .execute(&mut *self.tx)
-            .await?;
+        // Only entities that had rows before this flush can have old references.
+        if !replaced.is_empty() {
+            sqlx::query("DELETE FROM reference WHERE source = ANY($1)")
+                .bind(&replaced)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         let rows: Vec<(Uuid, ReferenceRow)> = p
             .references
             .into_iter()
