@@ -110,8 +110,7 @@ impl AmqpMessage {
 impl OrgEvent {
     /// The AMQP message for this event (structured mode).
     pub fn to_amqp(&self) -> AmqpMessage {
-        let body = serde_json::to_vec(&self.to_cloudevent()).unwrap_or_default();
-        AmqpMessage::from_structured_body(body)
+        AmqpMessage::from_structured_body(self.to_structured_json().into_bytes())
             .expect("an OrgEvent always serialises to a well-formed envelope")
     }
 }
@@ -139,13 +138,19 @@ fn binary_attributes(headers: &BTreeMap<String, String>) -> BTreeMap<String, Str
         .collect()
 }
 
+/// Whether a message with this AMQP `content_type` is in structured content mode, in which case
+/// [`decode`] reads only its body and never looks at its headers.
+pub fn is_structured(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| ct.starts_with("application/cloudevents"))
+}
+
 /// Decodes a delivery into a typed event, precise about what is wrong.
 pub fn decode(msg: IncomingMessage<'_>) -> Result<OrgEvent, DecodeError> {
-    let structured = msg
-        .content_type
-        .is_some_and(|ct| ct.starts_with("application/cloudevents"));
+    if is_structured(msg.content_type) {
+        return OrgEvent::from_json_bytes(msg.body);
+    }
     let attrs = binary_attributes(msg.headers);
-    if structured || !attrs.contains_key("specversion") {
+    if !attrs.contains_key("specversion") {
         return OrgEvent::from_json_bytes(msg.body);
     }
     let event = binary_to_cloudevent(msg, attrs)?;

@@ -7,7 +7,8 @@
 //! - [`entity`]: each kind's attributes, client-input parsing with JSON-pointer errors, references.
 //! - [`validity`]: valid-time intervals and the timeline algebra (put, clear, merge, covers).
 //! - [`document`]: the entity document returned by the API and carried in events.
-//! - [`event`]: event types, routing keys, the typed event and its CloudEvents form.
+//! - [`event`]: event types, routing keys, the typed event and its CloudEvents form (its
+//!   structured-mode JSON written and read in one pass).
 //! - [`amqp`]: the AMQP mapping of events, both ways.
 //! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`schema`]: JSON Schemas of each kind's event data, generated from these types.

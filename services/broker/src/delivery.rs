@@ -84,14 +84,19 @@ fn render(value: &AMQPValue) -> Option<String> {
     })
 }
 
-/// Decodes a delivery (structured or binary content mode) into a typed event.
+/// Decodes a delivery (structured or binary content mode) into a typed event. A structured-mode
+/// delivery is decoded from its body alone, so its headers are not converted.
 pub fn decode_delivery(delivery: &Delivery) -> Result<OrgEvent, DecodeError> {
-    let headers = headers_to_map(&delivery.properties);
     let content_type = delivery
         .properties
         .content_type()
         .as_ref()
         .map(|ct| ct.as_str());
+    let headers = if orghub_contracts::amqp::is_structured(content_type) {
+        BTreeMap::new()
+    } else {
+        headers_to_map(&delivery.properties)
+    };
     orghub_contracts::decode(IncomingMessage {
         body: &delivery.data,
         content_type,

@@ -989,8 +989,7 @@ impl Tx {
             traceparent: self.ctx.traceparent.clone(),
             data: document,
         };
-        let body = serde_json::to_string(&event.to_cloudevent())
-            .map_err(|e| StoreError::Corrupt(format!("event serialisation: {e}")))?;
+        let body = event.to_structured_json();
         self.pending.events.push(EventRow {
             sequence: self.sequence,
             id: event.id,

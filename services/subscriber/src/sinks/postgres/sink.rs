@@ -28,7 +28,7 @@ pub struct PostgresSink {
 struct Row {
     uuid: Uuid,
     kommune: String,
-    kind: String,
+    kind: &'static str,
     version: i64,
     sequence: i64,
     deleted: bool,
@@ -40,7 +40,7 @@ impl Row {
         Row {
             uuid: document.uuid,
             kommune: document.kommune.to_string(),
-            kind: document.kind.word().to_owned(),
+            kind: document.kind.word(),
             version: to_i64(document.version),
             sequence: to_i64(sequence),
             deleted: document.deleted,
@@ -114,19 +114,19 @@ impl PostgresSink {
     }
 
     /// Upserts rows (at most one per uuid, sorted by uuid so concurrent writers lock in the same
-    /// order) and returns the uuids actually written.
+    /// order) and returns the uuids actually written. The texts are bound borrowed, not copied.
     async fn write(&self, rows: &[Row]) -> Result<HashSet<Uuid>, sqlx::Error> {
         if rows.is_empty() {
             return Ok(HashSet::new());
         }
         let written = sqlx::query(AssertSqlSafe(self.upsert.clone()))
             .bind(rows.iter().map(|r| r.uuid).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.kommune.clone()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.kind.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.kommune.as_str()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.kind).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.sequence).collect::<Vec<_>>())
             .bind(rows.iter().map(|r| r.deleted).collect::<Vec<_>>())
-            .bind(rows.iter().map(|r| r.document.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|r| r.document.as_str()).collect::<Vec<_>>())
             .fetch_all(&self.pool)
             .await?;
         written.iter().map(|r| r.try_get::<Uuid, _>(0)).collect()
