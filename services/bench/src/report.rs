@@ -481,7 +481,7 @@ pub fn markdown(ctx: &Context, f: &Figures) -> String {
     );
     let _ = writeln!(
         out,
-        "| relay publish (first → last `published_at`) | {} | {} of AMQP publish | {} | {} of AMQP publish |",
+        "| relay publish (first → last move of its stored position) | {} | {} of AMQP publish | {} | {} of AMQP publish |",
         span(&b.relay),
         ratio(b.relay.rate().unwrap_or(f64::NAN), y.publish.per_second()),
         span(&s.relay),
