@@ -30,7 +30,7 @@ pub struct Metrics {
     pub relay_lag_seconds: Gauge<f64, AtomicU64>,
     /// 1 while this process holds the relay lock.
     pub relay_active: Gauge,
-    /// Time from publishing a batch to its last confirm.
+    /// Time from sending an event to its confirm.
     pub confirm_latency: Histogram,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_latency: Histogram,
@@ -89,7 +89,7 @@ impl Metrics {
         );
         registry.register(
             "publish_confirm_seconds",
-            "Time from publishing a batch to its broker confirms",
+            "Time from sending an event to its broker confirm",
             m.confirm_latency.clone(),
         );
         registry.register(
