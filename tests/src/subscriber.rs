@@ -661,8 +661,64 @@ fn mix(n: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A test certificate authority and a server certificate it issued for `localhost`.
+pub struct TestCa {
+    /// The CA's certificate, PEM: what a client must trust.
+    pub ca_pem: String,
+    server: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestCa")
+    }
+}
+
+impl TestCa {
+    pub fn generate() -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "orghub test CA");
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let key = KeyPair::generate().expect("server key");
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("server params")
+            .signed_by(&key, &ca)
+            .expect("server certificate");
+        let config = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server TLS config");
+        TestCa {
+            ca_pem: ca.pem(),
+            server: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
 impl WebhookServer {
+    /// Serves `POST /hook` over plain HTTP.
     pub async fn start(secret: &str, behaviour: Behaviour) -> WebhookServer {
+        Self::serve(secret, behaviour, None).await
+    }
+
+    /// Serves `POST /hook` over HTTPS at `https://localhost:<port>/hook`, with a certificate of
+    /// `ca`.
+    pub async fn start_https(secret: &str, behaviour: Behaviour, ca: &TestCa) -> WebhookServer {
+        Self::serve(secret, behaviour, Some(ca.server.clone())).await
+    }
+
+    async fn serve(
+        secret: &str,
+        behaviour: Behaviour,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> WebhookServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the webhook server");
@@ -678,11 +734,20 @@ impl WebhookServer {
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(state);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (url, task) = match tls {
+            None => (
+                format!("http://{addr}/hook"),
+                tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                }),
+            ),
+            Some(acceptor) => (
+                format!("https://localhost:{}/hook", addr.port()),
+                tokio::spawn(serve_tls(listener, acceptor, app)),
+            ),
+        };
         WebhookServer {
-            url: format!("http://{addr}/hook"),
+            url,
             received,
             counter,
             _task: Arc::new(task),
@@ -701,6 +766,33 @@ impl WebhookServer {
 
     pub fn requests(&self) -> u64 {
         self.counter.load(Ordering::SeqCst)
+    }
+}
+
+/// Accepts TLS connections and serves `app` on each (HTTP/1.1 or HTTP/2).
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    app: Router,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            // A client that does not trust the certificate ends the handshake: nothing to serve.
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(
+                    TokioIo::new(tls),
+                    hyper_util::service::TowerToHyperService::new(app),
+                )
+                .await;
+        });
     }
 }
 

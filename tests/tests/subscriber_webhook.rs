@@ -1,13 +1,13 @@
 //! The webhook sink against a local HTTP server standing in for a fagsystem (the only mock): it
 //! converges through 503s and timeouts, and a 400 for one entity sends exactly that entity's
-//! events to the DLQ while the rest converge.
+//! events to the DLQ while the rest converge; over HTTPS it trusts a private CA from `ca_file`.
 
 use std::time::Duration;
 
 use orghub_subscriber::Command;
 use orghub_tests::subscriber::{
-    Behaviour, Probe, Spec, TestSubscriber, WebhookServer, drain_queue, header, queue_depth,
-    snapshot,
+    Behaviour, Probe, Spec, TestCa, TestSubscriber, WebhookServer, drain_queue, header,
+    queue_depth, snapshot,
 };
 use orghub_tests::writer::TestWriter;
 use orghub_tests::{TestDatabase, TestVhost};
@@ -178,6 +178,54 @@ async fn a_webhook_that_answers_400_for_one_entity_sends_exactly_its_events_to_t
 
     subscriber.stop().await;
     let _ = amqp.close(200, "done".into()).await;
+    writer.stop().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}
+
+/// A fagsystem behind HTTPS with a certificate of its own (private) CA: with the CA in
+/// `ca_file` the sink verifies the server and delivers every event; the certificate is checked
+/// for real (a client without the CA is refused by the same server).
+#[tokio::test]
+async fn a_webhook_over_https_with_a_private_ca_receives_every_entity() {
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::generate();
+    let server = WebhookServer::start_https(SECRET, Behaviour::default(), &ca).await;
+    assert!(
+        server.url.starts_with("https://localhost:"),
+        "{}",
+        server.url
+    );
+
+    // Without the CA, the certificate is not trusted: the handshake fails.
+    let untrusted = reqwest::Client::new().post(&server.url).send().await;
+    assert!(
+        untrusted.as_ref().is_err_and(reqwest::Error::is_connect),
+        "a client without the CA reached the server: {untrusted:?}"
+    );
+
+    let ca_file = dir.path().join("fagsystem-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).expect("write the CA");
+    let sink = format!(
+        "{}\nca_file = \"{}\"",
+        webhook_sink(&server, dir.path(), 5000),
+        ca_file.display()
+    );
+    let spec = Spec::new("secure", &vhost.amqp_url, &writer, sink);
+    let subscriber = TestSubscriber::start(&spec, Command::Run).await;
+    import_units(&writer, 1..=25, "Enhed").await;
+    let expected = snapshot(&writer, "751").await;
+    assert_eq!(expected.len(), 25);
+    Probe::Webhook(server.clone())
+        .converges_to(&expected, DEADLINE)
+        .await;
+    let (_, failed, _, refused, bad_signatures) = server.counts();
+    assert_eq!((failed, refused, bad_signatures), (0, 0, 0));
+
+    subscriber.stop().await;
     writer.stop().await;
     db.drop_now().await;
     vhost.delete_now().await;

@@ -54,8 +54,9 @@ pub const FILE_HELP: &str = r#"CONFIG FILE (TOML; flags and environment variable
   [sink]
   type = "postgres"               postgres | webhook | ndjson
     postgres: url = "postgres://...", schema = "orghub_cache" (optional), pool = 4 (optional)
-    webhook:  url = "http://...", secret = "...", timeout_ms = 5000 (optional),
-              max_in_flight = 8 (optional), state_path = "<name>.webhook-state.jsonl" (optional)
+    webhook:  url = "https://...", secret = "...", timeout_ms = 5000 (optional),
+              max_in_flight = 8 (optional), state_path = "<name>.webhook-state.jsonl" (optional),
+              ca_file = "private-ca.pem" (optional: CAs trusted besides the system's)
     ndjson:   path = "/var/lib/orghub/events.ndjson""#;
 
 /// orghub-subscriber: keeps a fagsystem's copy of the municipal organisation in sync by consuming
@@ -711,6 +712,39 @@ mod tests {
             assert!(message.contains(field), "{field}: {message}");
         }
         assert!(err("").contains("name"));
+    }
+
+    #[test]
+    fn a_webhook_ca_file_must_be_a_readable_pem_bundle_for_an_https_url() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let webhook = |url: &str, ca_file: &std::path::Path| {
+            MINIMAL.replace(
+                "type = \"ndjson\"\n        path = \"/tmp/events.ndjson\"",
+                &format!(
+                    "type = \"webhook\"\nurl = \"{url}\"\nsecret = \"0123456789abcdef\"\n\
+                     ca_file = \"{}\"",
+                    ca_file.display()
+                ),
+            )
+        };
+        let missing = dir.path().join("missing.pem");
+        let message = err(&webhook("https://fagsystem.example.dk/hook", &missing));
+        assert!(
+            message.contains("sink.ca_file") && message.contains("cannot read"),
+            "{message}"
+        );
+        let not_pem = dir.path().join("not.pem");
+        std::fs::write(&not_pem, "not a certificate").expect("write");
+        let message = err(&webhook("https://fagsystem.example.dk/hook", &not_pem));
+        assert!(
+            message.contains("sink.ca_file") && message.contains("no PEM certificate"),
+            "{message}"
+        );
+        let message = err(&webhook("http://fagsystem.example.dk/hook", &not_pem));
+        assert!(
+            message.contains("sink.ca_file") && message.contains("https"),
+            "{message}"
+        );
     }
 
     #[test]

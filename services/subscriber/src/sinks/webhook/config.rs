@@ -1,4 +1,5 @@
-//! `[sink] type = "webhook"`: `url`, `secret`, `timeout_ms`, `max_in_flight`, `state_path`.
+//! `[sink] type = "webhook"`: `url`, `secret`, `timeout_ms`, `max_in_flight`, `state_path`,
+//! `ca_file`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,6 +16,7 @@ struct Raw {
     timeout_ms: Option<u64>,
     max_in_flight: Option<usize>,
     state_path: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 /// Where and how events are POSTed.
@@ -32,6 +34,43 @@ pub struct WebhookConfig {
     pub state_path: PathBuf,
     /// The subscriber's name, sent as `orghub-subscriber`.
     pub subscriber: String,
+    /// PEM certificates of CAs trusted for an https `url` besides the system's (a municipality's
+    /// or vendor's private CA), read and checked when the configuration is loaded.
+    pub extra_roots: Option<ExtraRoots>,
+}
+
+/// CA certificates from a PEM file.
+#[derive(Clone)]
+pub struct ExtraRoots {
+    pub path: PathBuf,
+    pub certificates: Vec<reqwest::Certificate>,
+}
+
+impl std::fmt::Debug for ExtraRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} certificates)",
+            self.path.display(),
+            self.certificates.len()
+        )
+    }
+}
+
+impl ExtraRoots {
+    fn read(path: PathBuf) -> Result<ExtraRoots, String> {
+        let pem =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("{} is not a PEM certificate bundle: {e}", path.display()))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
+        Ok(ExtraRoots { path, certificates })
+    }
 }
 
 impl WebhookConfig {
@@ -45,6 +84,16 @@ impl WebhookConfig {
         if !(1..=300_000).contains(&timeout_ms) {
             return Err(invalid("sink.timeout_ms", "must be between 1 and 300000"));
         }
+        let extra_roots = match raw.ca_file {
+            None => None,
+            Some(_) if url.scheme() != "https" => {
+                return Err(invalid(
+                    "sink.ca_file",
+                    "is only used for an https:// url; remove it or use https",
+                ));
+            }
+            Some(path) => Some(ExtraRoots::read(path).map_err(|m| invalid("sink.ca_file", m))?),
+        };
         let max_in_flight = raw.max_in_flight.unwrap_or(8);
         if !(1..=256).contains(&max_in_flight) {
             return Err(invalid("sink.max_in_flight", "must be between 1 and 256"));
@@ -58,6 +107,7 @@ impl WebhookConfig {
                 .state_path
                 .unwrap_or_else(|| PathBuf::from(format!("{name}.webhook-state.jsonl"))),
             subscriber: name.to_string(),
+            extra_roots,
         })
     }
 }

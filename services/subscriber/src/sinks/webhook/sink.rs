@@ -66,7 +66,11 @@ impl WebhookSink {
                     config.state_path.display()
                 )
             })?;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(roots) = &config.extra_roots {
+            builder = builder.tls_certs_merge(roots.certificates.iter().cloned());
+        }
+        let client = builder
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
