@@ -42,9 +42,11 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics = Arc::new(Metrics::new());
+        let store = store.with_group_sizes(metrics.write_group_requests.clone());
         let state = AppState {
             store,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             admin_token: config.admin_token.clone(),
             amqp_addr: amqp_host_port(&config.amqp_url),
         };

@@ -34,6 +34,8 @@ pub struct Metrics {
     pub confirm_latency: Histogram,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_latency: Histogram,
+    /// Writing requests of one municipality applied together in one transaction.
+    pub write_group_requests: Histogram,
 }
 
 impl Default for Metrics {
@@ -55,6 +57,7 @@ impl Metrics {
             confirm_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             http_requests: Family::default(),
             http_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            write_group_requests: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
             registry: Registry::default(),
         };
         registry.register(
@@ -101,6 +104,11 @@ impl Metrics {
             "http_request_seconds",
             "HTTP request latency",
             m.http_latency.clone(),
+        );
+        registry.register(
+            "write_group_requests",
+            "Writing requests of one municipality applied together in one transaction",
+            m.write_group_requests.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -72,6 +72,8 @@ pub struct Store {
     pool: PgPool,
     /// Per municipality: its writing requests waiting for their turn.
     combiners: Arc<Mutex<HashMap<i32, Arc<write::Combiner>>>>,
+    /// Observes how many requests each writing transaction applied, when set.
+    group_sizes: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 fn kommune_of(code: i32, ctx: &str) -> Result<Kommune, StoreError> {
@@ -121,6 +123,18 @@ impl Store {
         Store {
             pool,
             combiners: Arc::default(),
+            group_sizes: None,
+        }
+    }
+
+    /// Reports the number of requests applied per writing transaction to `histogram`.
+    pub fn with_group_sizes(
+        self,
+        histogram: prometheus_client::metrics::histogram::Histogram,
+    ) -> Self {
+        Store {
+            group_sizes: Some(histogram),
+            ..self
         }
     }
 

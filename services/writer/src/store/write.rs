@@ -351,6 +351,9 @@ impl Store {
     /// transaction is rolled back and run again without it (what came before it is unchanged,
     /// so the refusal stands); a store failure answers every request of the group.
     async fn apply_group(&self, kommune: Kommune, mut jobs: Vec<Job>) {
+        if let Some(h) = &self.group_sizes {
+            h.observe(jobs.len() as f64);
+        }
         while !jobs.is_empty() {
             match self.try_group(kommune, &jobs).await {
                 Ok(results) => {
