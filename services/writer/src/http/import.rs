@@ -46,6 +46,16 @@ impl Summary {
         }
     }
 
+    /// Adds what reading the body counted; refusals end up in line order.
+    fn merge(&mut self, read: Summary) {
+        self.lines += read.lines;
+        self.rejected_count += read.rejected_count;
+        self.rejected.extend(read.rejected);
+        self.rejected
+            .sort_by_key(|r| r["line"].as_u64().unwrap_or(u64::MAX));
+        self.rejected.truncate(MAX_REJECTED_DETAILS);
+    }
+
     fn count(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Created => self.created += 1,
@@ -107,40 +117,117 @@ fn parse_line(text: &str) -> Result<(EntityKind, Uuid, Value), LineError> {
     Ok((kind, uuid, state))
 }
 
-struct Batch<'a> {
-    state: &'a AppState,
-    kommune: Kommune,
-    ctx: &'a WriteContext,
+/// Parsed operations of up to [`BATCH`] lines, with their line numbers.
+#[derive(Default)]
+struct Batch {
     ops: Vec<Operation>,
     lines: Vec<u64>,
 }
 
-impl Batch<'_> {
-    async fn flush(&mut self, summary: &mut Summary) -> Result<(), ApiError> {
-        if self.ops.is_empty() {
-            return Ok(());
+/// Applies one batch in one transaction and counts its outcomes.
+async fn apply_batch(
+    state: &AppState,
+    kommune: Kommune,
+    ctx: &WriteContext,
+    batch: Batch,
+    summary: &mut Summary,
+) -> Result<(), ApiError> {
+    if batch.ops.is_empty() {
+        return Ok(());
+    }
+    let uuids: Vec<Uuid> = batch.ops.iter().map(Operation::uuid).collect();
+    let results = state.store.apply_each(kommune, batch.ops, ctx).await?;
+    let mut written = 0;
+    for ((result, line), uuid) in results.into_iter().zip(batch.lines).zip(uuids) {
+        match result {
+            Ok(r) => {
+                written += u64::from(r.outcome.changed());
+                summary.count(r.outcome);
+            }
+            Err(e) => summary.reject(line, Some(uuid), write_error_fields(e)),
         }
-        let ops = std::mem::take(&mut self.ops);
-        let lines = std::mem::take(&mut self.lines);
-        let uuids: Vec<Uuid> = ops.iter().map(Operation::uuid).collect();
-        let results = self
-            .state
-            .store
-            .apply_each(self.kommune, ops, self.ctx)
-            .await?;
-        let mut written = 0;
-        for ((result, line), uuid) in results.into_iter().zip(lines).zip(uuids) {
-            match result {
-                Ok(r) => {
-                    written += u64::from(r.outcome.changed());
-                    summary.count(r.outcome);
+    }
+    state.metrics.events_written.inc_by(written);
+    Ok(())
+}
+
+/// What reading the body found: lines, refusals of parsing, the UUIDs seen.
+#[derive(Default)]
+struct Read {
+    summary: Summary,
+    seen: HashSet<Uuid>,
+}
+
+/// Reads and validates the NDJSON body line by line and hands over a batch every [`BATCH`]
+/// valid lines. Runs as a task of its own, so that the next batch is parsed while the previous
+/// one is in the database.
+async fn read_body(
+    body: Body,
+    batches: tokio::sync::mpsc::Sender<Batch>,
+) -> Result<Read, ApiError> {
+    let reader =
+        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
+    let mut read = Read::default();
+    let mut batch = Batch::default();
+    let mut line_no = 0u64;
+    while let Some(line) = lines.next().await {
+        line_no += 1;
+        let text = match line {
+            Ok(text) => text,
+            Err(LinesCodecError::MaxLineLengthExceeded) => {
+                read.summary.reject(
+                    line_no,
+                    None,
+                    vec![FieldError::new(
+                        "",
+                        format!("line longer than {MAX_LINE} bytes"),
+                    )],
+                );
+                continue;
+            }
+            Err(LinesCodecError::Io(e)) => {
+                return Err(ApiError::BadRequest {
+                    detail: format!("reading the body failed after line {}: {e}", line_no - 1),
+                });
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        read.summary.lines += 1;
+        match parse_line(&text) {
+            Err((uuid, errors)) => read.summary.reject(line_no, uuid, errors),
+            Ok((kind, uuid, value)) => {
+                read.seen.insert(uuid);
+                match parse_state(kind, value) {
+                    Err(errors) => read.summary.reject(
+                        line_no,
+                        Some(uuid),
+                        errors.into_iter().map(|e| e.under("/state")).collect(),
+                    ),
+                    Ok(segment) => {
+                        batch.ops.push(Operation::Put {
+                            kind,
+                            uuid,
+                            state: segment,
+                        });
+                        batch.lines.push(line_no);
+                        if batch.ops.len() >= BATCH
+                            && batches.send(std::mem::take(&mut batch)).await.is_err()
+                        {
+                            // The writing side stopped (a store failure): it reports why.
+                            return Ok(read);
+                        }
+                    }
                 }
-                Err(e) => summary.reject(line, Some(uuid), write_error_fields(e)),
             }
         }
-        self.state.metrics.events_written.inc_by(written);
-        Ok(())
     }
+    if !batch.ops.is_empty() {
+        let _ = batches.send(batch).await;
+    }
+    Ok(read)
 }
 
 pub async fn post_import(
@@ -167,70 +254,27 @@ pub async fn post_import(
         note: Some(if full { "full import" } else { "import" }.into()),
         traceparent: traceparent(&headers),
     };
-    let reader =
-        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
+    // One batch may wait while the previous one is written: reading and validating overlap
+    // with the database work, and memory stays bounded.
+    let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(1);
+    let reader = tokio::spawn(read_body(body, batches));
     let mut summary = Summary::default();
-    let mut seen: HashSet<Uuid> = HashSet::new();
-    let mut batch = Batch {
-        state: &state,
-        kommune,
-        ctx: &ctx,
-        ops: Vec::with_capacity(BATCH),
-        lines: Vec::new(),
-    };
-    let mut line_no = 0u64;
-    while let Some(line) = lines.next().await {
-        line_no += 1;
-        let text = match line {
-            Ok(text) => text,
-            Err(LinesCodecError::MaxLineLengthExceeded) => {
-                summary.reject(
-                    line_no,
-                    None,
-                    vec![FieldError::new(
-                        "",
-                        format!("line longer than {MAX_LINE} bytes"),
-                    )],
-                );
-                continue;
-            }
-            Err(LinesCodecError::Io(e)) => {
-                return Err(ApiError::BadRequest {
-                    detail: format!("reading the body failed after line {}: {e}", line_no - 1),
-                });
-            }
-        };
-        if text.trim().is_empty() {
-            continue;
-        }
-        summary.lines += 1;
-        match parse_line(&text) {
-            Err((uuid, errors)) => summary.reject(line_no, uuid, errors),
-            Ok((kind, uuid, value)) => {
-                seen.insert(uuid);
-                match parse_state(kind, value) {
-                    Err(errors) => summary.reject(
-                        line_no,
-                        Some(uuid),
-                        errors.into_iter().map(|e| e.under("/state")).collect(),
-                    ),
-                    Ok(segment) => {
-                        batch.ops.push(Operation::Put {
-                            kind,
-                            uuid,
-                            state: segment,
-                        });
-                        batch.lines.push(line_no);
-                        if batch.ops.len() >= BATCH {
-                            batch.flush(&mut summary).await?;
-                        }
-                    }
-                }
-            }
+    let mut written = Ok(());
+    while let Some(batch) = ready.recv().await {
+        written = apply_batch(&state, kommune, &ctx, batch, &mut summary).await;
+        if written.is_err() {
+            break;
         }
     }
-    batch.flush(&mut summary).await?;
+    // Dropping the receiver stops the reader at its next batch.
+    drop(ready);
+    let read = reader.await.map_err(|e| ApiError::Internal(e.into()))?;
+    written?;
+    let Read {
+        summary: parsed,
+        seen,
+    } = read?;
+    summary.merge(parsed);
     if full {
         end_absent(&state, kommune, &ctx, &seen, &mut summary).await?;
     }
