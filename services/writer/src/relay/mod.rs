@@ -289,7 +289,8 @@ fn spawn_position_writer(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut conn: Option<PgConnection> = None;
-        let mut stored: HashMap<i32, i64> = HashMap::new();
+        // What the relay read at the start is stored already.
+        let mut stored: HashMap<i32, i64> = positions.borrow_and_update().clone();
         let mut delays = backoff();
         loop {
             let wanted: Vec<(i32, i64)> = positions
@@ -306,6 +307,14 @@ fn spawn_position_writer(
                     }
                     Err(e) => {
                         conn = None;
+                        if positions.has_changed().is_err() {
+                            // The relay stopped: the next one publishes these events again.
+                            tracing::warn!(
+                                error = format!("{e:#}"),
+                                "cannot store the relay's last position"
+                            );
+                            return;
+                        }
                         tracing::warn!(
                             error = format!("{e:#}"),
                             "cannot store the relay's position; retrying"
