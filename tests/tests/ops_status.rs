@@ -197,6 +197,22 @@ async fn status_check_exits_3_when_unpublished_events_are_older_than_the_thresho
         .await;
     assert_eq!(status["event_log"]["unpublished"], 2);
     assert!(status["event_log"]["relay"].is_null());
+    // Which municipality is behind, and from where.
+    let behind = &status["event_log"]["behind"];
+    assert_eq!(behind.as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(behind[0]["kommune"], "0751");
+    assert_eq!(behind[0]["name"], "Aarhus");
+    assert_eq!(behind[0]["unpublished"], 2);
+    assert_eq!(behind[0]["published_through"], 0);
+    assert!(behind[0]["oldest_unpublished_seconds"].as_f64() >= Some(1.0));
+    let out = env.ctl.run(&["status"]).await;
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("0751 Aarhus: 2 unpublished after sequence 0"),
+        "{}",
+        out.stdout
+    );
     let exceeded = status["exceeded"].as_array().cloned().unwrap_or_default();
     assert!(
         exceeded.iter().any(|e| e

@@ -68,6 +68,21 @@ pub struct EventLog {
     pub oldest_unpublished_seconds: Option<f64>,
     /// The session holding the relay lock, `None` when no relay runs.
     pub relay: Option<RelayHolder>,
+    /// Municipalities with unpublished events, most behind first.
+    pub behind: Vec<Behind>,
+}
+
+/// One municipality's unpublished part of the event log.
+#[derive(Debug, Serialize)]
+pub struct Behind {
+    /// Kommunekode, four digits.
+    pub kommune: String,
+    pub name: String,
+    /// Its last sequence minus the relay's position.
+    pub unpublished: i64,
+    /// The relay's position: every event up to this sequence was confirmed by the broker.
+    pub published_through: i64,
+    pub oldest_unpublished_seconds: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -167,6 +182,32 @@ pub async fn event_log(database_url: &str) -> Result<EventLog, CliError> {
         .with_context(|| format!("reading the event log at {shown}"))?;
     let unpublished: i64 = row.try_get("n").context("reading the event log")?;
     let oldest: Option<f64> = row.try_get("age").context("reading the event log")?;
+    let behind = sqlx::query(
+        "SELECT m.code, m.name, m.last_sequence - coalesce(r.published_through, 0) AS unpublished,
+                coalesce(r.published_through, 0) AS published_through,
+                EXTRACT(EPOCH FROM now() - e.created_at)::float8 AS age
+         FROM municipality m
+         LEFT JOIN relay_position r ON r.kommune = m.code
+         LEFT JOIN event e ON e.kommune = m.code
+                          AND e.sequence = coalesce(r.published_through, 0) + 1
+         WHERE m.last_sequence > coalesce(r.published_through, 0)
+         ORDER BY unpublished DESC, m.code",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .with_context(|| format!("reading the relay's positions at {shown}"))?
+    .into_iter()
+    .map(|r| -> Result<Behind, sqlx::Error> {
+        Ok(Behind {
+            kommune: format!("{:04}", r.try_get::<i32, _>("code")?),
+            name: r.try_get("name")?,
+            unpublished: r.try_get("unpublished")?,
+            published_through: r.try_get("published_through")?,
+            oldest_unpublished_seconds: r.try_get("age")?,
+        })
+    })
+    .collect::<Result<Vec<_>, _>>()
+    .context("reading the relay's positions")?;
     // A session advisory lock on a bigint key is listed with the key's high half as classid,
     // the low half as objid and objsubid 1. pg_locks covers every database: keep ours only.
     let relay = sqlx::query(
@@ -200,6 +241,7 @@ pub async fn event_log(database_url: &str) -> Result<EventLog, CliError> {
         unpublished,
         oldest_unpublished_seconds: oldest,
         relay,
+        behind,
     })
 }
 
@@ -310,6 +352,26 @@ fn print_human(status: &Status) {
             age(s)
         ),
         _ => println!("event log  all published"),
+    }
+    // The municipalities behind, most first (a few; --json has them all).
+    const SHOWN: usize = 5;
+    for b in log.behind.iter().take(SHOWN) {
+        println!(
+            "           {} {}: {} unpublished after sequence {}{}",
+            b.kommune,
+            b.name,
+            b.unpublished,
+            b.published_through,
+            b.oldest_unpublished_seconds
+                .map(|s| format!(", oldest {} old", age(s)))
+                .unwrap_or_default()
+        );
+    }
+    if log.behind.len() > SHOWN {
+        println!(
+            "           … and {} more municipalities",
+            log.behind.len() - SHOWN
+        );
     }
     match &log.relay {
         Some(r) => println!(
