@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use cloudevents::{EventBuilder, EventBuilderV10};
 
-use crate::event::{DecodeError, EventType, OrgEvent, RoutingKey};
+use crate::event::{DecodeError, EventType, OrgEvent, RoutingKey, SOURCE_PREFIX, format_sequence};
 use crate::kommune::Kommune;
 
 /// The durable topic exchange every event is published to.
@@ -65,10 +65,58 @@ impl AmqpMessage {
                 name: "kommune",
                 detail: "is missing or not a kommunekode".into(),
             })?;
+        Ok(Self::build(
+            Attributes {
+                id: env.id,
+                ty: env.ty,
+                event_type: ty,
+                source: env.source,
+                specversion: env.specversion,
+                subject: env.subject,
+                kommune,
+                entityversion: env.entityversion.map(|v| match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                }),
+                sequence: env.sequence,
+                traceparent: env.traceparent,
+                time: env.time,
+            },
+            body,
+        ))
+    }
+
+    /// Builds the message of an event the writer stored, from what it stored beside the body
+    /// (the event row's columns), without reading the body: the same message
+    /// [`AmqpMessage::from_structured_body`] makes of it.
+    pub fn from_stored(event: &StoredEvent<'_>, body: Vec<u8>) -> Self {
+        Self::build(
+            Attributes {
+                id: event.id.to_string(),
+                ty: event.event_type.to_string(),
+                event_type: event.event_type,
+                source: format!("{SOURCE_PREFIX}{}", event.kommune),
+                specversion: "1.0".to_owned(),
+                subject: Some(event.subject.to_string()),
+                kommune: event.kommune,
+                entityversion: Some(
+                    i64::try_from(event.entity_version)
+                        .unwrap_or(i64::MAX)
+                        .to_string(),
+                ),
+                sequence: Some(format_sequence(event.sequence)),
+                traceparent: event.traceparent.map(str::to_owned),
+                time: Some(event.time),
+            },
+            body,
+        )
+    }
+
+    fn build(a: Attributes, body: Vec<u8>) -> Self {
         let routing_key = RoutingKey {
-            kommune,
-            kind: ty.kind,
-            action: ty.action,
+            kommune: a.kommune,
+            kind: a.event_type.kind,
+            action: a.event_type.action,
         };
         let mut headers = BTreeMap::new();
         let mut put = |name: &str, value: Option<String>| {
@@ -76,35 +124,59 @@ impl AmqpMessage {
                 headers.insert(format!("ce-{name}"), v);
             }
         };
-        put("id", Some(env.id.clone()));
-        put("type", Some(env.ty.clone()));
-        put("source", Some(env.source));
-        put("specversion", Some(env.specversion));
-        put("subject", env.subject);
-        put("kommune", Some(kommune.to_string()));
-        put(
-            "entityversion",
-            env.entityversion.map(|v| match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            }),
-        );
-        put("sequence", env.sequence);
-        put("traceparent", env.traceparent);
-        Ok(AmqpMessage {
+        put("id", Some(a.id.clone()));
+        put("type", Some(a.ty.clone()));
+        put("source", Some(a.source));
+        put("specversion", Some(a.specversion));
+        put("subject", a.subject);
+        put("kommune", Some(a.kommune.to_string()));
+        put("entityversion", a.entityversion);
+        put("sequence", a.sequence);
+        put("traceparent", a.traceparent);
+        AmqpMessage {
             routing_key: routing_key.to_string(),
             content_type: CONTENT_TYPE,
             delivery_mode: DELIVERY_MODE_PERSISTENT,
-            message_id: env.id,
-            message_type: env.ty,
-            timestamp: env
+            message_id: a.id,
+            message_type: a.ty,
+            timestamp: a
                 .time
                 .map_or(0, |t| u64::try_from(t.timestamp()).unwrap_or(0)),
             app_id: APP_ID,
             headers,
             body,
-        })
+        }
     }
+}
+
+/// The attributes an AMQP message is made of, as header text.
+struct Attributes {
+    id: String,
+    ty: String,
+    event_type: EventType,
+    source: String,
+    specversion: String,
+    subject: Option<String>,
+    kommune: Kommune,
+    entityversion: Option<String>,
+    sequence: Option<String>,
+    traceparent: Option<String>,
+    time: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// An event as the writer stores it beside its body: enough to publish it without reading the
+/// body.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    pub id: uuid::Uuid,
+    pub event_type: EventType,
+    pub kommune: Kommune,
+    /// The entity's UUID (the CloudEvent `subject`).
+    pub subject: uuid::Uuid,
+    pub entity_version: u64,
+    pub sequence: u64,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub traceparent: Option<&'a str>,
 }
 
 impl OrgEvent {
@@ -194,4 +266,43 @@ fn binary_to_cloudevent(
     builder
         .build()
         .map_err(|e| DecodeError::NotCloudEvent(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+
+    fn stored(event: &OrgEvent) -> StoredEvent<'_> {
+        StoredEvent {
+            id: event.id,
+            event_type: event.event_type(),
+            kommune: event.kommune,
+            subject: event.subject(),
+            entity_version: event.entity_version,
+            sequence: event.sequence,
+            time: event.time,
+            traceparent: event.traceparent.as_deref(),
+        }
+    }
+
+    #[test]
+    fn a_stored_event_gives_the_message_its_body_gives() {
+        for ty in EventType::all() {
+            let mut event = examples::event(ty);
+            for traceparent in [
+                None,
+                Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+            ] {
+                event.traceparent = traceparent;
+                let body = event.to_structured_json().into_bytes();
+                let from_body = AmqpMessage::from_structured_body(body.clone()).expect("valid");
+                assert_eq!(
+                    AmqpMessage::from_stored(&stored(&event), body),
+                    from_body,
+                    "{ty}"
+                );
+            }
+        }
+    }
 }

@@ -16,7 +16,7 @@ mod structured;
 
 const TYPE_PREFIX: &str = "dk.orghub.org.";
 const TYPE_SUFFIX: &str = ".v1";
-const SOURCE_PREFIX: &str = "/orghub/kommune/";
+pub(crate) const SOURCE_PREFIX: &str = "/orghub/kommune/";
 /// `datacontenttype` of every event.
 pub const DATA_CONTENT_TYPE: &str = "application/json";
 

@@ -26,7 +26,7 @@ pub mod schema;
 pub mod validity;
 pub mod values;
 
-pub use amqp::{AmqpMessage, IncomingMessage, decode};
+pub use amqp::{AmqpMessage, IncomingMessage, StoredEvent, decode};
 pub use document::{DocumentHead, EntityDocument};
 pub use entity::{Attributes, Attrs, FieldError, Reference, parse_state};
 pub use event::{DecodeError, EventType, OrgEvent, RoutingKey};

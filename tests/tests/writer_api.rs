@@ -690,3 +690,60 @@ async fn concurrent_writes_each_get_their_own_answer_and_refusals_leave_no_trace
     );
     env.finish().await;
 }
+
+/// The relay builds each message's properties and `ce-*` headers from the event row's columns,
+/// not from the body: they must say exactly what the published body says, traceparent included.
+#[tokio::test]
+async fn published_properties_and_headers_match_the_body() {
+    let env = Env::start().await;
+    let conn = orghub_broker::connect(&env.vhost.amqp_url, "probe")
+        .await
+        .expect("amqp");
+    let probe = bind_probe_queue(&conn, "org.751.#").await;
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let w = &env.writer;
+    let traced = w
+        .client
+        .put(format!("{}/api/v1/751/units/{}", w.base, id(1)))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("traceparent", traceparent)
+        .json(&unit("Aarhus Kommune", None))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(traced.status(), 201);
+    let r = w
+        .put("751", "units", id(2), unit("Teknik og Miljø", Some(id(1))))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let deliveries = probe.next_deliveries(2, Duration::from_secs(20)).await;
+    assert_eq!(deliveries.len(), 2);
+    for (delivery, expect_trace) in deliveries.iter().zip([Some(traceparent), None]) {
+        let from_body = orghub_contracts::AmqpMessage::from_structured_body(delivery.data.clone())
+            .expect("a valid body");
+        let mut headers = orghub_broker::headers_to_map(&delivery.properties);
+        // headers_to_map adds the content type from the properties, as decoding reads it.
+        assert_eq!(
+            headers.remove("content-type").as_deref(),
+            Some(from_body.content_type)
+        );
+        assert_eq!(headers, from_body.headers);
+        assert_eq!(
+            headers.get("ce-traceparent").map(String::as_str),
+            expect_trace
+        );
+        let p = &delivery.properties;
+        assert_eq!(
+            p.message_id().as_ref().map(|s| s.as_str()),
+            Some(from_body.message_id.as_str())
+        );
+        assert_eq!(
+            p.kind().as_ref().map(|s| s.as_str()),
+            Some(from_body.message_type.as_str())
+        );
+        assert_eq!(*p.timestamp(), Some(from_body.timestamp));
+        assert_eq!(delivery.routing_key.as_str(), from_body.routing_key);
+    }
+    env.finish().await;
+}

@@ -387,3 +387,33 @@ async fn a_backlog_of_one_municipality_does_not_hold_back_another() {
     db.drop_now().await;
     vhost.delete_now().await;
 }
+
+/// Events stored before `event_time`/`traceparent` existed (migration 0002) have them NULL: the
+/// relay reads those bodies instead, and publishes the same message.
+#[tokio::test]
+async fn events_stored_before_the_relay_columns_are_published_from_their_bodies() {
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    durable_probe(&vhost.amqp_url, "probe.old", "org.751.#").await;
+    let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
+    let body: String = std::iter::once(unit_line(1, None))
+        .chain((2..=5).map(|n| unit_line(n, Some(1))))
+        .collect();
+    let reply = quiet.post_text("/api/v1/751/import", body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    quiet.stop().await;
+    let cleared =
+        sqlx::query("UPDATE event SET event_time = NULL, traceparent = NULL WHERE sequence <= 3")
+            .execute(&db.pool)
+            .await
+            .expect("clear")
+            .rows_affected();
+    assert_eq!(cleared, 3);
+
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    let seen = consume_sequences(&vhost.amqp_url, "probe.old", 5).await;
+    assert_complete_and_ordered(&seen, 5);
+    writer.stop().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}

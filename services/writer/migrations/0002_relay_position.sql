@@ -21,3 +21,8 @@ FROM event GROUP BY kommune;
 
 DROP INDEX event_unpublished;
 ALTER TABLE event DROP COLUMN published_at, DROP COLUMN routed;
+
+-- What the relay needs besides the stored columns to build an event's AMQP properties and ce-*
+-- headers without reading its body (re-reading every body was a third of the relay's CPU).
+-- NULL for events written before this migration: the relay reads their bodies.
+ALTER TABLE event ADD COLUMN event_time timestamptz, ADD COLUMN traceparent text;

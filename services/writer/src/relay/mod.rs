@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
 use orghub_broker::{Delivered, InFlight, Publisher};
-use orghub_contracts::AmqpMessage;
+use orghub_contracts::{AmqpMessage, EventType, Kommune, StoredEvent};
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use tokio::sync::watch;
@@ -252,10 +253,12 @@ async fn fetch(
     let after: Vec<i64> = kommuner.iter().map(|k| cursor.sent(*k)).collect();
     let per = (batch / i64::try_from(kommuner.len()).unwrap_or(1).max(1)).max(1);
     let rows = sqlx::query(
-        "SELECT e.kommune, e.sequence, e.body
+        "SELECT e.*
          FROM UNNEST($1::int[], $2::bigint[]) AS p(kommune, after)
          CROSS JOIN LATERAL (
-             SELECT kommune, sequence, body FROM event
+             SELECT kommune, sequence, id, type, entity, entity_version, event_time, traceparent,
+                    body
+             FROM event
              WHERE kommune = p.kommune AND sequence > p.after
              ORDER BY sequence LIMIT $3) AS e
          ORDER BY e.sequence, e.kommune",
@@ -267,16 +270,59 @@ async fn fetch(
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
+        let kommune: i32 = row.try_get("kommune")?;
+        let sequence: i64 = row.try_get("sequence")?;
         let body: String = row.try_get("body")?;
-        let message = AmqpMessage::from_structured_body(body.into_bytes())
-            .map_err(|e| anyhow::anyhow!("stored event is not a valid envelope: {e}"))?;
+        let message = match stored_event(&row, kommune, sequence)? {
+            Some((stored, traceparent)) => AmqpMessage::from_stored(
+                &StoredEvent {
+                    traceparent: traceparent.as_deref(),
+                    ..stored
+                },
+                body.into_bytes(),
+            ),
+            // Written before the columns existed: the body says it all.
+            None => AmqpMessage::from_structured_body(body.into_bytes()).map_err(|e| {
+                anyhow::anyhow!("stored event {kommune}/{sequence} is not a valid envelope: {e}")
+            })?,
+        };
         out.push(Row0 {
-            kommune: row.try_get("kommune")?,
-            sequence: row.try_get("sequence")?,
+            kommune,
+            sequence,
             message,
         });
     }
     Ok(out)
+}
+
+/// The event's attributes from its row's columns (`None` for a row without `event_time`), and
+/// its traceparent.
+fn stored_event(
+    row: &sqlx::postgres::PgRow,
+    kommune: i32,
+    sequence: i64,
+) -> anyhow::Result<Option<(StoredEvent<'static>, Option<String>)>> {
+    let Some(time) = row.try_get::<Option<DateTime<Utc>>, _>("event_time")? else {
+        return Ok(None);
+    };
+    let bad = |what: &str| anyhow::anyhow!("stored event {kommune}/{sequence}: {what}");
+    let event_type = EventType::parse(row.try_get("type")?).map_err(|e| bad(&e.to_string()))?;
+    let kommune_code = u16::try_from(kommune)
+        .ok()
+        .and_then(Kommune::from_code)
+        .ok_or_else(|| bad("unknown kommune"))?;
+    let stored = StoredEvent {
+        id: row.try_get("id")?,
+        event_type,
+        kommune: kommune_code,
+        subject: row.try_get("entity")?,
+        entity_version: u64::try_from(row.try_get::<i64, _>("entity_version")?)
+            .map_err(|_| bad("negative entity_version"))?,
+        sequence: u64::try_from(sequence).map_err(|_| bad("negative sequence"))?,
+        time,
+        traceparent: None,
+    };
+    Ok(Some((stored, row.try_get("traceparent")?)))
 }
 
 /// Stores confirmed positions, in the background: the publishing loop hands over the latest

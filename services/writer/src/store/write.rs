@@ -224,6 +224,8 @@ struct EventRow {
     event_type: String,
     routing_key: String,
     body: String,
+    time: DateTime<Utc>,
+    traceparent: Option<String>,
 }
 
 /// Kinds that other entities can point at (so writing them may break a dependent).
@@ -1001,6 +1003,8 @@ impl Tx {
             event_type: event.event_type().to_string(),
             routing_key: event.routing_key().to_string(),
             body,
+            time: event.time,
+            traceparent: event.traceparent.clone(),
         });
 
         self.seen.insert(
@@ -1157,10 +1161,15 @@ impl Tx {
             let types: Vec<&str> = e.iter().map(|x| x.event_type.as_str()).collect();
             let keys: Vec<&str> = e.iter().map(|x| x.routing_key.as_str()).collect();
             let bodies: Vec<&str> = e.iter().map(|x| x.body.as_str()).collect();
+            let times: Vec<DateTime<Utc>> = e.iter().map(|x| x.time).collect();
+            let traceparents: Vec<Option<&str>> =
+                e.iter().map(|x| x.traceparent.as_deref()).collect();
             sqlx::query(
-                "INSERT INTO event (sequence, id, entity, entity_version, type, routing_key, body, kommune)
-                 SELECT u.*, $8 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[],
-                                            $5::text[], $6::text[], $7::text[]) AS u",
+                "INSERT INTO event (sequence, id, entity, entity_version, type, routing_key, body,
+                                    event_time, traceparent, kommune)
+                 SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[],
+                                             $5::text[], $6::text[], $7::text[],
+                                             $8::timestamptz[], $9::text[]) AS u",
             )
             .bind(&sequences)
             .bind(&ids)
@@ -1169,6 +1178,8 @@ impl Tx {
             .bind(&types)
             .bind(&keys)
             .bind(&bodies)
+            .bind(&times)
+            .bind(&traceparents)
             .bind(self.code)
             .execute(&mut *self.tx)
             .await?;
