@@ -119,20 +119,20 @@ impl AmqpMessage {
             action: a.event_type.action,
         };
         let mut headers = BTreeMap::new();
-        let mut put = |name: &str, value: Option<String>| {
+        let mut put = |name: &'static str, value: Option<String>| {
             if let Some(v) = value {
-                headers.insert(format!("ce-{name}"), v);
+                headers.insert(name.to_owned(), v);
             }
         };
-        put("id", Some(a.id.clone()));
-        put("type", Some(a.ty.clone()));
-        put("source", Some(a.source));
-        put("specversion", Some(a.specversion));
-        put("subject", a.subject);
-        put("kommune", Some(a.kommune.to_string()));
-        put("entityversion", a.entityversion);
-        put("sequence", a.sequence);
-        put("traceparent", a.traceparent);
+        put("ce-id", Some(a.id.clone()));
+        put("ce-type", Some(a.ty.clone()));
+        put("ce-source", Some(a.source));
+        put("ce-specversion", Some(a.specversion));
+        put("ce-subject", a.subject);
+        put("ce-kommune", Some(a.kommune.to_string()));
+        put("ce-entityversion", a.entityversion);
+        put("ce-sequence", a.sequence);
+        put("ce-traceparent", a.traceparent);
         AmqpMessage {
             routing_key: routing_key.to_string(),
             content_type: CONTENT_TYPE,
