@@ -417,3 +417,92 @@ async fn events_stored_before_the_relay_columns_are_published_from_their_bodies(
     db.drop_now().await;
     vhost.delete_now().await;
 }
+
+/// A write whose caller went away while it waited for its municipality's turn is dropped, not
+/// applied by a later group: nobody would learn of it, and it would land at some later write.
+#[tokio::test]
+async fn a_write_abandoned_while_waiting_for_its_turn_is_not_applied_later() {
+    use orghub_contracts::{EntityKind, Kommune, parse_state};
+    use orghub_writer::store::{Operation, Store, WriteContext};
+
+    let db = TestDatabase::create().await;
+    let store = Store::connect(&db.url, 4).await.expect("store");
+    store.migrate().await.expect("migrate");
+    let aarhus = Kommune::parse("751").expect("kommune");
+    let put = |n: u32, parent: Option<u32>| {
+        Operation::Put {
+        kind: EntityKind::Unit,
+        uuid: id(n),
+        state: parse_state(
+            EntityKind::Unit,
+            json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent.map(id)}),
+        )
+        .expect("a valid unit"),
+    }
+    };
+    let ctx = WriteContext {
+        actor: "test".into(),
+        ..WriteContext::default()
+    };
+
+    // Another session holds the municipality's row: the first write takes the turn and waits.
+    let mut blocker = db.pool.begin().await.expect("begin");
+    sqlx::query("SELECT 1 FROM municipality WHERE code = 751 FOR UPDATE")
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let first = {
+        let (store, ctx, op) = (store.clone(), ctx.clone(), put(1, None));
+        tokio::spawn(async move { store.apply(aarhus, vec![op], &ctx).await })
+    };
+    eventually(
+        Duration::from_secs(10),
+        "the first write to wait for the row",
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .ok()?;
+            (waiting == 1).then_some(())
+        },
+    )
+    .await;
+    // The second queues behind it; its caller gives up before its turn comes.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(200),
+        store.apply(aarhus, vec![put(2, Some(1))], &ctx),
+    )
+    .await;
+    assert!(
+        abandoned.is_err(),
+        "the second write cannot have had its turn yet"
+    );
+    blocker.rollback().await.expect("release");
+    first
+        .await
+        .expect("task")
+        .map_err(|(_, e)| e.to_string())
+        .expect("the first write applies");
+
+    // The next write gets the turn and finds the abandoned one in the queue.
+    store
+        .apply(aarhus, vec![put(3, Some(1))], &ctx)
+        .await
+        .map_err(|(_, e)| e.to_string())
+        .expect("the third write applies");
+    let units: Vec<Uuid> = sqlx::query_scalar("SELECT uuid FROM entity ORDER BY uuid")
+        .fetch_all(&db.pool)
+        .await
+        .expect("entities");
+    assert_eq!(units, vec![id(1), id(3)], "the abandoned write was applied");
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM event")
+        .fetch_one(&db.pool)
+        .await
+        .expect("events");
+    assert_eq!(events, 2);
+    store.pool().close().await;
+    db.drop_now().await;
+}

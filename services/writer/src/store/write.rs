@@ -353,6 +353,13 @@ impl Store {
     /// transaction is rolled back and run again without it (what came before it is unchanged,
     /// so the refusal stands); a store failure answers every request of the group.
     async fn apply_group(&self, kommune: Kommune, mut jobs: Vec<Job>) {
+        // A request whose caller went away before its turn (a closed connection drops the
+        // handler) is not applied: nobody would learn of it, and it would land at some later
+        // write to the municipality.
+        jobs.retain(|job| !job.reply.is_closed());
+        if jobs.is_empty() {
+            return;
+        }
         if let Some(h) = &self.group_sizes {
             h.observe(jobs.len() as f64);
         }
