@@ -70,7 +70,7 @@ impl Env {
         let default_vhost = format!("{}/%2f", services.amqp_url.trim_end_matches('/'));
         match orghub_broker::connect(&default_vhost, "orghub-bench check").await {
             Ok(conn) => {
-                let _ = conn.close(200, "checked".into()).await;
+                orghub_broker::close_connection(&conn, "checked").await;
             }
             Err(e) => {
                 return Err(BadEnvironment(format!(

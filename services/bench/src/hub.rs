@@ -425,6 +425,6 @@ pub async fn queue_depth(conn: &Connection, queue: &str) -> Option<u32> {
         )
         .await
         .ok();
-    let _ = channel.close(200, "counted".into()).await;
+    orghub_broker::close_channel(&channel, "counted").await;
     declared.map(|q| q.message_count())
 }

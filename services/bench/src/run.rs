@@ -321,7 +321,7 @@ impl<'a> Hubs<'a> {
         if let Some(w) = self.writer.take() {
             w.stop().await?;
         }
-        let _ = self.amqp.close(200, "bench done".into()).await;
+        orghub_broker::close_connection(&self.amqp, "bench done").await;
         Ok(())
     }
 }

@@ -109,7 +109,7 @@ pub async fn measure(
     channel
         .queue_delete(QUEUE.into(), QueueDeleteOptions::default())
         .await?;
-    let _ = conn.close(200, "yardstick done".into()).await;
+    orghub_broker::close_connection(&conn, "yardstick done").await;
 
     println!("  PostgreSQL insert, {n} rows, {PG_BATCH} per statement …");
     let documents: Vec<(String, String, String)> = events
@@ -263,7 +263,7 @@ async fn consume(conn: &orghub_broker::lapin::Connection, n: u64) -> anyhow::Res
         }
     }
     let rate = Rate::new(n, started.elapsed());
-    let _ = channel.close(200, "consumed".into()).await;
+    orghub_broker::close_channel(&channel, "consumed").await;
     Ok(rate)
 }
 

@@ -35,6 +35,38 @@ pub enum BrokerError {
     Amqp(#[from] lapin::Error),
 }
 
+/// How long a graceful close may wait for the broker's close-ok.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Closes a connection gracefully, but never waits longer than [`CLOSE_TIMEOUT`]: lapin can wait
+/// forever for a close-ok once the connection failed underneath (amqp-rs/lapin#400), e.g. when a
+/// delivery arrives on a channel that is closing. Whoever closes is leaving either way; dropping
+/// the connection afterwards closes the socket, and the broker requeues anything unacknowledged.
+pub async fn close_connection(conn: &Connection, reason: &str) {
+    if tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, reason.into()))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            reason,
+            "RabbitMQ did not confirm closing the connection in time"
+        );
+    }
+}
+
+/// Closes a channel like [`close_connection`] closes a connection.
+pub async fn close_channel(channel: &Channel, reason: &str) {
+    if tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, reason.into()))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            reason,
+            "RabbitMQ did not confirm closing the channel in time"
+        );
+    }
+}
+
 /// Opens a connection on the current tokio runtime. `connection_name` is sent as the
 /// `connection_name` client property, so the management UI and `orghubctl` show who is who.
 ///

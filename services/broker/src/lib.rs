@@ -19,6 +19,9 @@ pub mod publisher;
 
 pub use lapin;
 
-pub use connection::{BrokerError, connect, declare_events_exchange, redact_url};
+pub use connection::{
+    BrokerError, CLOSE_TIMEOUT, close_channel, close_connection, connect, declare_events_exchange,
+    redact_url,
+};
 pub use delivery::{decode_delivery, headers_to_map, properties_for};
 pub use publisher::{Delivered, InFlight, PublishError, Publisher};

@@ -162,7 +162,7 @@ pub async fn declare(
     for key in routing_keys {
         bind(&ch, &names.queue, EXCHANGE, key).await?;
     }
-    let _ = ch.close(200, "topology declared".into()).await;
+    orghub_broker::close_channel(&ch, "topology declared").await;
     Ok(())
 }
 
@@ -208,7 +208,7 @@ async fn ensure_events_exchange(conn: &Connection) -> anyhow::Result<()> {
         .await;
     match passive {
         Ok(()) => {
-            let _ = ch.close(200, "checked".into()).await;
+            orghub_broker::close_channel(&ch, "checked").await;
             Ok(())
         }
         Err(e) if is_not_found(&e) => {
@@ -217,7 +217,7 @@ async fn ensure_events_exchange(conn: &Connection) -> anyhow::Result<()> {
             orghub_broker::declare_events_exchange(&ch)
                 .await
                 .context("declaring the org.events exchange")?;
-            let _ = ch.close(200, "declared".into()).await;
+            orghub_broker::close_channel(&ch, "declared").await;
             Ok(())
         }
         Err(e) => Err(e).context("checking for the org.events exchange"),
@@ -276,7 +276,7 @@ pub async fn unbind_stale(
         .with_context(|| format!("unbinding {} from {EXCHANGE} with {key}", names.queue))?;
         tracing::info!(queue = %names.queue, routing_key = %key, "removed a binding no longer in the config");
     }
-    let _ = ch.close(200, "unbound".into()).await;
+    orghub_broker::close_channel(&ch, "unbound").await;
     Ok(stale)
 }
 

@@ -389,7 +389,7 @@ async fn wait_for_queue(amqp_url: &str) -> Result<(), CliError> {
             .await
             .is_ok()
         {
-            let _ = conn.close(200, "ok".into()).await;
+            orghub_broker::close_connection(&conn, "ok").await;
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -612,7 +612,7 @@ async fn dlq_depth(amqp_url: &str) -> anyhow::Result<u32> {
     let q = channel
         .queue_declare(queue.as_str().into(), passive, FieldTable::default())
         .await?;
-    let _ = conn.close(200, "ok".into()).await;
+    orghub_broker::close_connection(&conn, "ok").await;
     Ok(q.message_count())
 }
 

@@ -276,7 +276,7 @@ async fn declare_queues(settings: &Settings, name: &SubscriberName) -> Result<()
     let result = declare_topology(&channel, name)
         .await
         .context("declaring the subscriber's exchange and queues");
-    let _ = conn.close(200, "orghubctl done".into()).await;
+    orghub_broker::close_connection(&conn, "orghubctl done").await;
     Ok(result?)
 }
 

@@ -89,7 +89,7 @@ impl DeadLetterQueues {
 
     /// Closes the connection politely.
     pub async fn close(self) {
-        let _ = self.conn.close(200, "orghubctl done".into()).await;
+        orghub_broker::close_connection(&self.conn, "orghubctl done").await;
     }
 
     /// Up to `limit` dead letters matching `filter` (an empty selector matches all), read
@@ -371,7 +371,7 @@ impl Scan {
                 .map_err(DlqError::from),
             _ => Ok(()),
         };
-        let _ = self.channel.close(200, "scan done".into()).await;
+        orghub_broker::close_channel(&self.channel, "scan done").await;
         result
     }
 }

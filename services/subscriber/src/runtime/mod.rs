@@ -215,7 +215,7 @@ async fn consume<S: Sink>(
                 // closes.
                 let cancel = BasicCancelOptions::default();
                 let _ = channel.basic_cancel(tag.as_str().into(), cancel).await;
-                let _ = channel.close(200, "shutting down".into()).await;
+                orghub_broker::close_channel(&channel, "shutting down").await;
                 return Ok(End::Stopped);
             }
             next = consumer.next() => next,
@@ -306,5 +306,5 @@ pub(crate) async fn until_stopped(stop: &watch::Receiver<bool>) {
 }
 
 async fn close(conn: &Connection) {
-    let _ = conn.close(200, "bye".into()).await;
+    orghub_broker::close_connection(conn, "bye").await;
 }
