@@ -214,7 +214,11 @@ async fn consume<S: Sink>(
                 // Stop taking deliveries; whatever was prefetched goes back when the channel
                 // closes.
                 let cancel = BasicCancelOptions::default();
-                let _ = channel.basic_cancel(tag.as_str().into(), cancel).await;
+                let _ = tokio::time::timeout(
+                    orghub_broker::CLOSE_TIMEOUT,
+                    channel.basic_cancel(tag.as_str().into(), cancel),
+                )
+                .await;
                 orghub_broker::close_channel(&channel, "shutting down").await;
                 return Ok(End::Stopped);
             }
