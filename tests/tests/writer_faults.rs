@@ -135,7 +135,7 @@ async fn writes_succeed_while_broker_connections_are_closed_and_every_event_arri
     assert_complete_and_ordered(&seen, 300);
     eventually(
         Duration::from_secs(30),
-        "every event marked published",
+        "the relay's position past every event",
         || async {
             let n: i64 = sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
                 .fetch_one(&db.pool)

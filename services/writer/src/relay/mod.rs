@@ -198,7 +198,7 @@ impl<E: Into<anyhow::Error>> From<E> for PumpError {
 }
 
 /// One event to publish.
-struct Row0 {
+struct Outgoing {
     kommune: i32,
     sequence: i64,
     message: AmqpMessage,
@@ -248,7 +248,7 @@ async fn fetch(
     cursor: &Cursor,
     backlog: &[(i32, i64)],
     batch: i64,
-) -> anyhow::Result<Vec<Row0>> {
+) -> anyhow::Result<Vec<Outgoing>> {
     let kommuner: Vec<i32> = backlog.iter().map(|b| b.0).collect();
     let after: Vec<i64> = kommuner.iter().map(|k| cursor.sent(*k)).collect();
     let per = (batch / i64::try_from(kommuner.len()).unwrap_or(1).max(1)).max(1);
@@ -286,7 +286,7 @@ async fn fetch(
                 anyhow::anyhow!("stored event {kommune}/{sequence} is not a valid envelope: {e}")
             })?,
         };
-        out.push(Row0 {
+        out.push(Outgoing {
             kommune,
             sequence,
             message,
