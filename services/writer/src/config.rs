@@ -39,7 +39,8 @@ pub struct Config {
     #[arg(long, env = "ORGHUB_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
 
-    /// Events the relay publishes per pipelined batch.
+    /// Events the relay reads per batch (shared between the municipalities with a backlog); up
+    /// to two batches wait for their publisher confirms at once.
     #[arg(long, env = "ORGHUB_RELAY_BATCH", default_value_t = 500)]
     pub relay_batch: u32,
 
