@@ -129,7 +129,7 @@ impl TestDatabase {
             .await
             .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         admin.close().await.ok();
-        let url = with_database(&admin_url, &name);
+        let url = orghub_broker::with_path(&admin_url, &name);
         let pool = PgPoolOptions::new()
             .max_connections(5)
             .connect(&url)
@@ -164,19 +164,6 @@ impl TestDatabase {
         .unwrap_or_else(|e| panic!("cannot drop test database {}: {e}", self.name));
         admin.close().await.ok();
     }
-}
-
-/// `url` with its database (the path) replaced by `database`, keeping any query string.
-fn with_database(url: &str, database: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let (head, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let authority_end = head[authority_start..]
-        .find('/')
-        .map_or(head.len(), |i| authority_start + i);
-    format!("{}/{database}{query}", &head[..authority_end])
 }
 
 /// A fresh RabbitMQ vhost on which the management user has every permission.
@@ -370,29 +357,4 @@ fn describe(deliveries: &[Delivery]) -> String {
         };
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_database_of_a_url_is_replaced_and_the_rest_kept() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
-            "postgres://u:p@h/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://h:5432", "x"),
-            "postgres://h:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://h?application_name=t", "x"),
-            "postgres://h/x?application_name=t"
-        );
-    }
 }

@@ -105,8 +105,8 @@ impl Env {
             .with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Env {
             services: services.clone(),
-            writer_db_url: with_database(&services.pg_admin_url, WRITER_DB),
-            cache_db_url: with_database(&services.pg_admin_url, CACHE_DB),
+            writer_db_url: orghub_broker::with_path(&services.pg_admin_url, WRITER_DB),
+            cache_db_url: orghub_broker::with_path(&services.pg_admin_url, CACHE_DB),
             amqp_url: format!(
                 "{}/{}",
                 services.amqp_url.trim_end_matches('/'),
@@ -174,38 +174,4 @@ async fn drop_database(admin: &mut PgConnection, db: &str) -> anyhow::Result<()>
 pub fn with_application(url: &str, name: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}application_name={name}")
-}
-
-/// `url` with its database (the path) replaced by `database`, keeping any query string.
-pub fn with_database(url: &str, database: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let (head, query) = match url.find('?') {
-        Some(q) => (&url[..q], &url[q..]),
-        None => (url, ""),
-    };
-    let authority_end = head[authority_start..]
-        .find('/')
-        .map_or(head.len(), |i| authority_start + i);
-    format!("{}/{database}{query}", &head[..authority_end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_database_of_a_url_is_replaced() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u:p@h/db?sslmode=disable", "x"),
-            "postgres://u:p@h/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://h:5432", "x"),
-            "postgres://h:5432/x"
-        );
-    }
 }

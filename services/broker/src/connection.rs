@@ -106,6 +106,20 @@ pub async fn declare_events_exchange(channel: &Channel) -> Result<(), BrokerErro
     Ok(())
 }
 
+/// `url` with its path replaced by `path`, keeping the scheme, userinfo, host, port and query:
+/// a PostgreSQL URL's database, an AMQP URL's (percent-encoded) vhost.
+pub fn with_path(url: &str, path: &str) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let (head, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let authority_end = head[authority_start..]
+        .find('/')
+        .map_or(head.len(), |i| authority_start + i);
+    format!("{}/{path}{query}", &head[..authority_end])
+}
+
 /// The URL with the password of its userinfo replaced by `***`, fit for logs and error messages.
 /// Works for `amqp`, `amqps` and `http(s)` URLs alike; a URL without a password is returned as is.
 pub fn redact_url(url: &str) -> String {
@@ -133,6 +147,37 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_of_a_url_is_replaced_and_the_rest_kept() {
+        let cases = [
+            (
+                "postgres://postgres@127.0.0.1:5432/postgres",
+                "x",
+                "postgres://postgres@127.0.0.1:5432/x",
+            ),
+            (
+                "postgres://u:p@h/db?sslmode=disable",
+                "x",
+                "postgres://u:p@h/x?sslmode=disable",
+            ),
+            ("postgres://h:5432", "x", "postgres://h:5432/x"),
+            (
+                "postgres://h?application_name=t",
+                "x",
+                "postgres://h/x?application_name=t",
+            ),
+            (
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                "orghub-demo",
+                "amqp://guest:guest@127.0.0.1:5672/orghub-demo",
+            ),
+            ("amqp://127.0.0.1:5672", "v", "amqp://127.0.0.1:5672/v"),
+        ];
+        for (url, path, expected) in cases {
+            assert_eq!(with_path(url, path), expected, "{url}");
+        }
+    }
 
     #[test]
     fn redaction_hides_the_password_and_keeps_the_rest() {

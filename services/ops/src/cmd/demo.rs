@@ -63,22 +63,6 @@ fn parse_kommune(s: &str) -> Result<Kommune, String> {
     Kommune::parse(s).map_err(|e| e.to_string())
 }
 
-/// `url` with its database (path) replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(i) => &base[..authority_start + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 fn step(message: &str) {
     eprintln!("==> {message}");
 }
@@ -143,7 +127,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
     );
 
     step("checking PostgreSQL and RabbitMQ");
-    let admin_db_url = with_database(&settings.database_url, "postgres");
+    let admin_db_url = orghub_broker::with_path(&settings.database_url, "postgres");
     let mut admin = PgConnection::connect(&admin_db_url).await.map_err(|e| {
         CliError::Dependency(anyhow!(
             "PostgreSQL is not reachable at {}: {e}\n  start it (deploy/dev/ensure-services, or \
@@ -160,9 +144,9 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
             mgmt.base_url()
         )));
     }
-    let amqp_url = with_database(&settings.amqp_url, &percent_encode(VHOST));
-    let db_url = with_database(&settings.database_url, DATABASE);
-    let cache_url = with_database(&settings.database_url, CACHE_DATABASE);
+    let amqp_url = orghub_broker::with_path(&settings.amqp_url, &percent_encode(VHOST));
+    let db_url = orghub_broker::with_path(&settings.database_url, DATABASE);
+    let cache_url = orghub_broker::with_path(&settings.database_url, CACHE_DATABASE);
 
     step(&format!(
         "fresh databases {DATABASE}, {CACHE_DATABASE} and vhost {VHOST}"
@@ -614,29 +598,4 @@ async fn dlq_depth(amqp_url: &str) -> anyhow::Result<u32> {
         .await?;
     orghub_broker::close_connection(&conn, "ok").await;
     Ok(q.message_count())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_names_are_replaced_in_urls() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/orghub", "orghub_demo"),
-            "postgres://postgres@127.0.0.1:5432/orghub_demo"
-        );
-        assert_eq!(
-            with_database("postgres://h/db?sslmode=disable", "x"),
-            "postgres://h/x?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("amqp://guest:guest@127.0.0.1:5672/%2f", "orghub-demo"),
-            "amqp://guest:guest@127.0.0.1:5672/orghub-demo"
-        );
-        assert_eq!(
-            with_database("amqp://127.0.0.1:5672", "v"),
-            "amqp://127.0.0.1:5672/v"
-        );
-    }
 }
