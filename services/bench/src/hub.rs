@@ -24,26 +24,7 @@ pub const SUBSCRIBER: &str = "bench";
 /// The cache schema (the postgres sink's default).
 pub const CACHE_SCHEMA: &str = "orghub_cache";
 
-/// `POST /import`'s answer.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ImportSummary {
-    pub lines: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub terminated: u64,
-    pub deleted: u64,
-    pub rejected_count: u64,
-    #[serde(default)]
-    pub rejected: Vec<Value>,
-}
-
-impl ImportSummary {
-    /// Changes, each of which emitted one event.
-    pub fn changed(&self) -> u64 {
-        self.created + self.updated + self.terminated + self.deleted
-    }
-}
+pub use orghub_ops::writer_api::ImportSummary;
 
 /// A span of timestamps over a set of rows: how many, first and last, and how many came after
 /// the first timestamp.

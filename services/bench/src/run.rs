@@ -288,7 +288,7 @@ impl<'a> Hubs<'a> {
                 summary
                     .rejected
                     .first()
-                    .map(ToString::to_string)
+                    .map(|r| format!("line {}: {:?}", r.line, r.errors))
                     .unwrap_or_default()
             );
         }

@@ -120,6 +120,13 @@ pub struct ImportSummary {
     pub rejected: Vec<RejectedLine>,
 }
 
+impl ImportSummary {
+    /// Lines that changed an entity, each of which emitted one event.
+    pub fn changed(&self) -> u64 {
+        self.created + self.updated + self.terminated + self.deleted
+    }
+}
+
 /// A writer API client with one bearer token.
 #[derive(Debug, Clone)]
 pub struct WriterClient {
