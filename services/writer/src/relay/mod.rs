@@ -370,22 +370,9 @@ fn spawn_position_writer(
                     }
                 }
             }
-            // Ends when the sender is dropped, after the last value was stored above.
+            // `changed` reports a value sent before the sender went away first, so this ends
+            // only once the last position was stored above (or could not be, and said so).
             if positions.changed().await.is_err() {
-                let last: Vec<(i32, i64)> = positions
-                    .borrow()
-                    .iter()
-                    .filter(|(k, p)| stored.get(*k) != Some(*p))
-                    .map(|(k, p)| (*k, *p))
-                    .collect();
-                if !last.is_empty()
-                    && let Err(e) = store_positions(&mut conn, &options, &last).await
-                {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "cannot store the relay's position"
-                    );
-                }
                 return;
             }
         }
