@@ -11,10 +11,10 @@ use futures_util::StreamExt as _;
 use orghub_broker::lapin::message::Delivery;
 use orghub_broker::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeclareOptions,
 };
 use orghub_broker::lapin::types::{AMQPValue, FieldTable};
-use orghub_broker::lapin::{BasicProperties, Confirmation, Connection, ExchangeKind};
+use orghub_broker::lapin::{BasicProperties, Confirmation, Connection};
 use orghub_contracts::OrgEvent;
 use serde_json::Value;
 
@@ -123,61 +123,14 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
-fn quorum(single_active_consumer: bool) -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    if single_active_consumer {
-        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    }
-    args
-}
-
-/// Declares a subscriber's topology as the conventions fix it: direct exchange `sub.<name>.x`;
-/// quorum queues `sub.<name>` (single active consumer), `sub.<name>.dlq` and
-/// `sub.<name>.parked`, each bound to the exchange with its own name as the key.
+/// Declares a subscriber's topology as the operator's `orghubctl subscriber create` does
+/// (without the policy and the user).
 pub async fn declare_subscriber_topology(conn: &Connection, name: &str) {
-    let ch = conn.create_channel().await.expect("channel");
-    let exchange = format!("sub.{name}.x");
-    ch.exchange_declare(
-        exchange.as_str().into(),
-        ExchangeKind::Direct,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("declare the subscriber exchange");
-    for (queue, sac) in [
-        (format!("sub.{name}"), true),
-        (format!("sub.{name}.dlq"), false),
-        (format!("sub.{name}.parked"), false),
-    ] {
-        ch.queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            quorum(sac),
-        )
+    let name = orghub_broker::SubscriberName::parse(name).expect("a subscriber name");
+    orghub_broker::Topology::new(name, orghub_broker::subscriber::default_tiers())
+        .declare(conn)
         .await
-        .unwrap_or_else(|e| panic!("declare {queue}: {e}"));
-        ch.queue_bind(
-            queue.as_str().into(),
-            exchange.as_str().into(),
-            queue.as_str().into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("bind {queue}: {e}"));
-    }
-    let _ = ch.close(200, "done".into()).await;
+        .expect("declare the subscriber's topology");
 }
 
 /// A fabricated dead letter of `event`: its AMQP form plus the runtime's dead-letter headers and

@@ -89,11 +89,6 @@ impl Env {
 
 #[tokio::test]
 async fn status_names_the_relay_holder_and_each_subscribers_queues() {
-    assert_eq!(
-        orghub_ops::cmd::status::RELAY_LOCK_KEY,
-        orghub_writer::relay::RELAY_LOCK_KEY,
-        "orghubctl looks for the lock the relay takes"
-    );
     let env = Env::start(true).await;
     let conn = connect(&env.vhost.amqp_url, "ops-status-test")
         .await

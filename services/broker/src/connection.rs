@@ -106,6 +106,11 @@ pub async fn declare_events_exchange(channel: &Channel) -> Result<(), BrokerErro
     Ok(())
 }
 
+/// The vhost of an AMQP URL (`/` when it names none), or why it is not one.
+pub fn vhost_of(url: &str) -> Result<String, String> {
+    url.parse::<lapin::uri::AMQPUri>().map(|u| u.vhost)
+}
+
 /// `url` with its path replaced by `path`, keeping the scheme, userinfo, host, port and query:
 /// a PostgreSQL URL's database, an AMQP URL's (percent-encoded) vhost.
 pub fn with_path(url: &str, path: &str) -> String {

@@ -84,6 +84,86 @@ fn render(value: &AMQPValue) -> Option<String> {
     })
 }
 
+/// The properties of a copy of a delivery sent on elsewhere (a delayed retry, a dead letter, a
+/// replay, a parked message): the one header-copy rule. Every AMQP property and header of the
+/// original is kept except
+/// - headers starting with `x-` (`x-death`, `x-delivery-count`, ...): the broker's own, which a
+///   client must not forge and which would make the copy look dead-lettered already (DESIGN §4:
+///   never publish `x-` headers);
+/// - headers named in `remove` or in `set` (those are then set afresh, as long strings);
+/// - `expiration`: a copy must not expire on its way;
+/// - `user_id`: RabbitMQ refuses a publish whose `user_id` is not the publishing user.
+///
+/// The copy is persistent.
+pub fn copy_properties(
+    original: &BasicProperties,
+    remove: &[&str],
+    set: &[(&str, String)],
+) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    if let Some(table) = original.headers() {
+        for (name, value) in table.inner() {
+            let name_str = name.as_str();
+            let dropped = name_str.starts_with("x-")
+                || remove.contains(&name_str)
+                || set.iter().any(|(n, _)| *n == name_str);
+            if !dropped {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    for (name, value) in set {
+        headers.insert((*name).into(), AMQPValue::LongString(value.as_str().into()));
+    }
+    let mut out = BasicProperties::default().with_headers(headers);
+    macro_rules! keep {
+        ($($get:ident => $with:ident),* $(,)?) => {
+            $(if let Some(v) = original.$get() { out = out.$with(v.clone()); })*
+        };
+    }
+    keep!(
+        content_type => with_content_type,
+        content_encoding => with_content_encoding,
+        priority => with_priority,
+        correlation_id => with_correlation_id,
+        reply_to => with_reply_to,
+        message_id => with_message_id,
+        timestamp => with_timestamp,
+        kind => with_type,
+        app_id => with_app_id,
+        cluster_id => with_cluster_id,
+    );
+    out.with_delivery_mode(2)
+}
+
+/// Reads a decimal count header (the runtime writes them as strings; integers of any AMQP type
+/// count too); absent or unreadable = 0.
+pub fn count_header(properties: &BasicProperties, name: &str) -> u32 {
+    let Some(table) = properties.headers() else {
+        return 0;
+    };
+    let value = table
+        .inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == name)
+        .map(|(_, v)| v);
+    let number = match value {
+        Some(AMQPValue::LongString(s)) => s.to_string().trim().parse::<i64>().ok(),
+        Some(AMQPValue::ShortString(s)) => s.as_str().trim().parse::<i64>().ok(),
+        Some(AMQPValue::ShortShortInt(n)) => Some(i64::from(*n)),
+        Some(AMQPValue::ShortShortUInt(n)) => Some(i64::from(*n)),
+        Some(AMQPValue::ShortInt(n)) => Some(i64::from(*n)),
+        Some(AMQPValue::ShortUInt(n)) => Some(i64::from(*n)),
+        Some(AMQPValue::LongInt(n)) => Some(i64::from(*n)),
+        Some(AMQPValue::LongUInt(n)) => Some(i64::from(*n)),
+        Some(AMQPValue::LongLongInt(n)) => Some(*n),
+        _ => None,
+    };
+    number
+        .and_then(|n| u32::try_from(n.max(0)).ok())
+        .unwrap_or(0)
+}
+
 /// Decodes a delivery (structured or binary content mode) into a typed event. A structured-mode
 /// delivery is decoded from its body alone, so its headers are not converted.
 pub fn decode_delivery(delivery: &Delivery) -> Result<OrgEvent, DecodeError> {
@@ -239,6 +319,64 @@ mod tests {
             .with_content_type("application/json".into())
             .with_headers(table);
         assert_eq!(decode_delivery(&delivery), Ok(event));
+    }
+
+    #[test]
+    fn a_copy_drops_x_headers_and_named_ones_sets_its_own_and_keeps_the_rest() {
+        let (_, message) = example_message();
+        let mut table = properties_for(&message)
+            .headers()
+            .clone()
+            .unwrap_or_default();
+        table.insert("x-death".into(), AMQPValue::FieldArray(Vec::new().into()));
+        table.insert("x-delivery-count".into(), AMQPValue::LongLongInt(3));
+        table.insert("orghub-attempts".into(), AMQPValue::LongString("7".into()));
+        table.insert("orghub-error".into(), AMQPValue::LongString("old".into()));
+        table.insert(
+            "orghub-replay-count".into(),
+            AMQPValue::LongString("1".into()),
+        );
+        let original = properties_for(&message)
+            .with_headers(table)
+            .with_expiration("5000".into())
+            .with_user_id("sub-x".into())
+            .with_delivery_mode(1);
+        let copy = copy_properties(
+            &original,
+            &["orghub-error"],
+            &[("orghub-attempts", "9".to_owned())],
+        );
+        let headers = headers_to_map(&copy);
+        for (name, value) in &message.headers {
+            assert_eq!(headers.get(name), Some(value), "{name}");
+        }
+        assert_eq!(count_header(&copy, "orghub-attempts"), 9);
+        assert_eq!(count_header(&copy, "orghub-replay-count"), 1);
+        assert!(!headers.contains_key("orghub-error"));
+        let raw = copy.headers().clone().unwrap_or_default();
+        assert!(raw.inner().keys().all(|k| !k.as_str().starts_with("x-")));
+        assert_eq!(copy.message_id(), original.message_id());
+        assert_eq!(copy.kind(), original.kind());
+        assert_eq!(copy.content_type(), original.content_type());
+        assert_eq!(copy.timestamp(), original.timestamp());
+        assert_eq!(copy.app_id(), original.app_id());
+        assert_eq!(*copy.delivery_mode(), Some(2));
+        assert_eq!(*copy.expiration(), None);
+        assert_eq!(*copy.user_id(), None);
+    }
+
+    #[test]
+    fn counts_are_read_from_strings_or_integers_and_default_to_zero() {
+        let mut table = FieldTable::default();
+        table.insert("a".into(), AMQPValue::LongString("2".into()));
+        table.insert("b".into(), AMQPValue::LongInt(5));
+        table.insert("c".into(), AMQPValue::LongInt(-5));
+        let props = BasicProperties::default().with_headers(table);
+        assert_eq!(count_header(&props, "a"), 2);
+        assert_eq!(count_header(&props, "b"), 5);
+        assert_eq!(count_header(&props, "c"), 0);
+        assert_eq!(count_header(&props, "none"), 0);
+        assert_eq!(count_header(&BasicProperties::default(), "a"), 0);
     }
 
     #[test]

@@ -202,6 +202,22 @@ impl Management {
         .await
     }
 
+    /// Sets a user's tags, keeping its password (the API replaces a user as a whole, so its
+    /// password hash is read and written back). `Ok(false)` if the user does not exist.
+    pub async fn set_user_tags(&self, name: &str, tags: &str) -> Result<bool, MgmtError> {
+        let Some(user) = self.get_json(&["users", name]).await? else {
+            return Ok(false);
+        };
+        let mut body = json!({ "tags": tags });
+        for key in ["password_hash", "hashing_algorithm"] {
+            if let Some(value) = user.get(key) {
+                body[key] = value.clone();
+            }
+        }
+        self.put_json(&["users", name], &body).await?;
+        Ok(true)
+    }
+
     /// Deletes a user. A missing user is not an error.
     pub async fn delete_user(&self, name: &str) -> Result<(), MgmtError> {
         self.delete(&["users", name]).await.map(drop)

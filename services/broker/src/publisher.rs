@@ -1,11 +1,10 @@
-//! The confirmed publisher: the only way orghub puts events on the bus.
+//! The confirmed publisher: the only way orghub puts anything on the bus.
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::ShortString;
-use lapin::{Channel, Confirmation, Connection, PublisherConfirm};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, PublisherConfirm};
 use orghub_contracts::AmqpMessage;
 use orghub_contracts::amqp::EXCHANGE;
-use tracing::instrument;
 
 use crate::connection::{BrokerError, declare_events_exchange};
 use crate::delivery::properties_for;
@@ -37,105 +36,104 @@ pub enum PublishError {
     ConnectionLost(String),
 }
 
-/// A channel in confirm mode on which the `org.events` exchange has been declared.
+/// A channel in confirm mode: the only way orghub publishes anything, events (the relay) and
+/// copies of deliveries (the subscriber's retries and dead letters, `orghubctl dlq replay`)
+/// alike.
 ///
-/// Ordering: messages go out in the order of the slice given to [`Publisher::publish_batch`];
-/// after the first message that could not be *sent* (connection lost) nothing more of that batch
-/// is sent. A message the broker nacks may still be followed by confirmed ones, since the batch is
-/// pipelined; the caller publishes the failed ones again, and consumers order by entity version.
-/// Share a `Publisher` between tasks only if the interleaving of their batches does not matter.
+/// Every message is published with `mandatory`, so a message no queue takes comes back and is
+/// told apart as [`Delivered::Unroutable`]. Confirms arrive in publishing order on one channel;
+/// await [`InFlight`]s in that order. Share a `Publisher` between tasks only if the interleaving
+/// of their messages does not matter.
 #[derive(Debug, Clone)]
 pub struct Publisher {
     channel: Channel,
 }
 
 impl Publisher {
-    /// Opens a channel, switches it to confirm mode and declares the events exchange.
+    /// Opens a channel, switches it to confirm mode and declares the events exchange: the
+    /// relay's publisher.
     pub async fn new(conn: &Connection) -> Result<Self, BrokerError> {
+        let publisher = Self::confirming(conn).await?;
+        declare_events_exchange(&publisher.channel).await?;
+        Ok(publisher)
+    }
+
+    /// Opens a channel in confirm mode without declaring anything, for credentials that may
+    /// only publish to exchanges that exist (a subscriber's own `sub.<name>.x`).
+    pub async fn confirming(conn: &Connection) -> Result<Self, BrokerError> {
         let channel = conn.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        declare_events_exchange(&channel).await?;
         Ok(Self { channel })
     }
 
-    /// Publishes every message to `org.events` with `mandatory` set, pipelined: all
-    /// `basic.publish` frames first, then the confirms awaited in order. Returns one result per
-    /// message, in order.
-    #[instrument(skip_all, fields(messages = messages.len()))]
-    pub async fn publish_batch(
-        &self,
-        messages: &[AmqpMessage],
-    ) -> Vec<Result<Delivered, PublishError>> {
-        let mut pending: Vec<Result<PublisherConfirm, PublishError>> =
-            Vec::with_capacity(messages.len());
-        let mut lost: Option<PublishError> = None;
-        for message in messages {
-            if let Some(error) = &lost {
-                // Sending later messages after a failed one would reorder them on the retry.
-                pending.push(Err(error.clone()));
-                continue;
-            }
-            let sent = self.send(message).await;
-            if let Err(error @ PublishError::ConnectionLost(_)) = &sent {
-                lost = Some(error.clone());
-            }
-            pending.push(sent);
-        }
-        let mut results = Vec::with_capacity(pending.len());
-        for confirm in pending {
-            results.push(match confirm {
-                Ok(confirm) => confirmation(confirm.await),
-                Err(error) => Err(error),
-            });
-        }
-        results
-    }
-
-    /// Sends one message and returns without waiting for its confirm, so that a caller can keep
-    /// a window of messages in flight across batches (confirms arrive in publishing order on one
-    /// channel; await them in that order). After a `ConnectionLost` here, send nothing more on
-    /// this publisher.
+    /// Sends one event to `org.events` and returns without waiting for its confirm, so that a
+    /// caller can keep a window of messages in flight across batches. After a `ConnectionLost`
+    /// here, send nothing more on this publisher.
     pub async fn send_one(&self, message: &AmqpMessage) -> Result<InFlight, PublishError> {
-        self.send(message).await.map(InFlight)
+        self.send_to(
+            EXCHANGE,
+            &message.routing_key,
+            &message.body,
+            properties_for(message),
+        )
+        .await
     }
 
-    /// Publishes one message and waits for its confirm.
+    /// Publishes one event to `org.events` and waits for its confirm.
     pub async fn publish(&self, message: &AmqpMessage) -> Result<Delivered, PublishError> {
-        match self.send(message).await {
-            Ok(confirm) => confirmation(confirm.await),
-            Err(error) => Err(error),
-        }
+        self.send_one(message).await?.confirmed().await
+    }
+
+    /// Sends `body` with `properties` to `exchange` with `routing_key`, without waiting for the
+    /// confirm. A routing key AMQP cannot carry (over 255 bytes) is [`PublishError::Nacked`]
+    /// without a round trip.
+    pub async fn send_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<InFlight, PublishError> {
+        let Ok(key) = ShortString::try_new(routing_key) else {
+            tracing::error!(exchange, "routing key over 255 bytes cannot be published");
+            return Err(PublishError::Nacked);
+        };
+        self.channel
+            .basic_publish(
+                exchange.into(),
+                key,
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                body,
+                properties,
+            )
+            .await
+            .map(InFlight)
+            .map_err(lost)
+    }
+
+    /// [`Publisher::send_to`] and wait for the confirm.
+    pub async fn publish_to(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<Delivered, PublishError> {
+        self.send_to(exchange, routing_key, body, properties)
+            .await?
+            .confirmed()
+            .await
     }
 
     /// Whether the channel (and so its connection) is still open. A `false` here is final for this
     /// publisher.
     pub fn is_connected(&self) -> bool {
         self.channel.status().connected()
-    }
-
-    async fn send(&self, message: &AmqpMessage) -> Result<PublisherConfirm, PublishError> {
-        let Ok(routing_key) = ShortString::try_new(message.routing_key.as_str()) else {
-            tracing::error!(
-                message_id = %message.message_id,
-                "routing key over 255 bytes cannot be published"
-            );
-            return Err(PublishError::Nacked);
-        };
-        self.channel
-            .basic_publish(
-                EXCHANGE.into(),
-                routing_key,
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &message.body,
-                properties_for(message),
-            )
-            .await
-            .map_err(lost)
     }
 }
 

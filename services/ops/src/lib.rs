@@ -13,8 +13,8 @@
 //! - [`dead_letters`]: reading a dead letter, selecting, and the AMQP scan that replays or
 //!   purges without ever losing a message ([`dead_letters::DeadLetterQueues`], usable from
 //!   tests and other tools).
-//! - [`names`]: subscriber names and every queue, exchange, policy, user, token and permission
-//!   derived from one — the conventions shared with the subscriber runtime.
+//! - [`names`]: the broker's subscriber conventions (`orghub_broker::subscriber`) as the commands
+//!   use them.
 //! - [`writer_api`]: the writer's admin token API and import, with errors by exit code.
 //! - [`error`]: [`CliError`] and the exit codes.
 //!
@@ -59,8 +59,8 @@ pub enum Command {
     /// Dead letters: list, show, replay, purge.
     #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
     Dlq(cmd::dlq::DlqCommand),
-    /// Subscribers: create (RabbitMQ user, permissions, policy, writer token, config), list,
-    /// delete.
+    /// Subscribers: create (topology, policy, RabbitMQ user and permissions, writer token,
+    /// config), repair, list, delete.
     #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
     Subscriber(cmd::subscriber::SubscriberCommand),
     /// Writer API tokens: create, list, revoke.

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -13,7 +14,11 @@ use crate::metrics::{self, Metrics};
 use crate::runtime::{self, Shared};
 use crate::sink::Sink;
 use crate::sinks::AnySink;
-use crate::topology::Names;
+
+/// How long after the shutdown signal the runtime may take to settle the batch in hand before
+/// [`Subscriber::run_until_stopped`] returns without it, so SIGTERM ends the process within 30 s
+/// whatever the sink or the broker does.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// A subscriber ready to run.
 #[derive(Debug)]
@@ -42,7 +47,10 @@ impl<S: Sink> Subscriber<S> {
             .with_context(|| format!("cannot listen on {} for /metrics", config.metrics_listen))?;
         Ok(Subscriber {
             shared: Arc::new(Shared {
-                names: Names::new(&config.name),
+                topology: orghub_broker::Topology::new(
+                    config.name.clone(),
+                    config.retry.tiers.clone(),
+                ),
                 config,
                 sink: Arc::new(sink),
                 metrics: Arc::new(Metrics::new()),
@@ -66,12 +74,14 @@ impl<S: Sink> Subscriber<S> {
         self.shared.sink.clone()
     }
 
-    pub fn names(&self) -> &Names {
-        &self.shared.names
+    /// The subscriber's name and retry tiers.
+    pub fn topology(&self) -> &orghub_broker::Topology {
+        &self.shared.topology
     }
 
     /// Serves `/metrics` and runs the runtime (`command`: consume, or resync first) until
-    /// `shutdown` completes, then stops taking deliveries, settles the batch in hand and closes.
+    /// `shutdown` completes, then stops taking deliveries, settles the batch in hand and closes,
+    /// or returns after [`SHUTDOWN_GRACE`] without waiting any longer.
     pub async fn run_until_stopped(
         self,
         command: Command,
@@ -87,7 +97,7 @@ impl<S: Sink> Subscriber<S> {
             })
         };
         tracing::info!(
-            subscriber = %self.shared.names.subscriber,
+            subscriber = %self.shared.topology.name,
             metrics = %self.metrics_addr(),
             sink = self.shared.sink.kind(),
             "orghub-subscriber starting"
@@ -100,7 +110,25 @@ impl<S: Sink> Subscriber<S> {
                 async move { runtime::until_stopped(&stopped).await },
             ))
         };
-        let result = runtime::run(self.shared.clone(), command, stop_rx).await;
+        let runtime = runtime::run(self.shared.clone(), command, stop_rx.clone());
+        tokio::pin!(runtime);
+        let overdue = async {
+            runtime::until_stopped(&stop_rx).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let result = tokio::select! {
+            result = &mut runtime => result,
+            () = overdue => {
+                // Whatever the runtime waits for (a sink, the broker) does not answer. Leaving
+                // loses nothing: the connection closes with the process and the broker redelivers
+                // every unacknowledged delivery.
+                tracing::warn!(
+                    grace = ?SHUTDOWN_GRACE,
+                    "the runtime did not stop in time; leaving without it"
+                );
+                Ok(())
+            }
+        };
         let _ = stop_tx.send(true);
         watcher.abort();
         let _ = server.await;

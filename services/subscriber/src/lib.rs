@@ -8,9 +8,10 @@
 //! - [`sink`]: the [`Sink`] trait and its acknowledgement contract.
 //! - [`sinks`]: `postgres/`, `webhook/`, `ndjson/`, each with `config.rs`, `state.rs`, `sink.rs`.
 //! - [`runtime`]: sessions, the consume loop, batches, settlement; `republish` for retry and
-//!   dead-letter copies.
+//!   dead-letter copies. Shutdown is bounded ([`app::SHUTDOWN_GRACE`]).
 //! - [`retry`]: the retry policy, delay names, and what follows a transient failure.
-//! - [`topology`]: the queues, exchange, bindings and policy of a subscriber.
+//! - [`topology`]: checking the subscriber's topology and binding its keys at each connect
+//!   (the conventions are `orghub_broker::subscriber`'s; the operator declares them).
 //! - [`resync`]: bootstrap and repair from the writer's `/snapshot`.
 //! - [`metrics`]: the Prometheus metrics, named once, and the `/metrics` endpoint.
 //! - [`app`]: wiring: [`Subscriber::build`], [`Subscriber::run_until_stopped`].

@@ -1,5 +1,5 @@
 //! Retry as its own concern: the policy (in-process retries, delayed tiers, the broker's delivery
-//! limit), the delay names that become queue names, and the decision of what happens to a failed
+//! limit) and the decision of what happens to a failed
 //! delivery next.
 //!
 //! Classification itself happens where the failure is understood: a [`DecodeError`] is always
@@ -10,69 +10,11 @@
 //! [`DecodeError`]: orghub_contracts::DecodeError
 //! [`SinkError::Transient`]: crate::sink::SinkError::Transient
 
-use std::fmt;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 
-/// A retry delay, written `200ms`, `5s`, `1m` or `2h`. Its text is part of the wait queue's name
-/// (`sub.<name>.retry.<delay>`), so it is printed in the largest unit that divides it exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Delay(u64);
-
-impl Delay {
-    /// The longest delay: one day (RabbitMQ's TTL could go further; a retry should not).
-    pub const MAX: Duration = Duration::from_secs(24 * 3600);
-
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let bad = || format!("{text:?} is not a delay like 200ms, 5s, 1m or 2h");
-        let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let (digits, unit) = text.split_at(split);
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        let factor = match unit {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            _ => return Err(bad()),
-        };
-        let ms = n.checked_mul(factor).ok_or_else(bad)?;
-        if ms == 0 {
-            return Err(format!("{text:?} must be longer than zero"));
-        }
-        if u128::from(ms) > Self::MAX.as_millis() {
-            return Err(format!("{text:?} is longer than a day"));
-        }
-        Ok(Self(ms))
-    }
-
-    pub fn from_millis(ms: u64) -> Self {
-        Self(ms.max(1))
-    }
-
-    pub fn millis(self) -> u64 {
-        self.0
-    }
-
-    pub fn duration(self) -> Duration {
-        Duration::from_millis(self.0)
-    }
-}
-
-impl fmt::Display for Delay {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ms = self.0;
-        if ms.is_multiple_of(3_600_000) {
-            write!(f, "{}h", ms / 3_600_000)
-        } else if ms.is_multiple_of(60_000) {
-            write!(f, "{}m", ms / 60_000)
-        } else if ms.is_multiple_of(1000) {
-            write!(f, "{}s", ms / 1000)
-        } else {
-            write!(f, "{ms}ms")
-        }
-    }
-}
+pub use orghub_broker::Delay;
 
 /// How often and how patiently a transiently failing delivery is tried again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +34,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             in_process: 3,
-            tiers: vec![
-                Delay::from_millis(5_000),
-                Delay::from_millis(60_000),
-                Delay::from_millis(600_000),
-            ],
+            tiers: orghub_broker::subscriber::default_tiers(),
             delivery_limit: 10,
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
@@ -140,36 +78,6 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delays_parse_ms_s_m_and_h_and_print_in_the_largest_exact_unit() {
-        for (text, ms, shown) in [
-            ("200ms", 200, "200ms"),
-            ("5s", 5000, "5s"),
-            ("1m", 60_000, "1m"),
-            ("10m", 600_000, "10m"),
-            ("60s", 60_000, "1m"),
-            ("1500ms", 1500, "1500ms"),
-            ("2h", 7_200_000, "2h"),
-        ] {
-            let d = Delay::parse(text).expect(text);
-            assert_eq!(d.millis(), ms, "{text}");
-            assert_eq!(d.to_string(), shown, "{text}");
-        }
-        for bad in [
-            "",
-            "5",
-            "s",
-            "5 s",
-            "-5s",
-            "5d",
-            "0s",
-            "25h",
-            "99999999999999999999ms",
-        ] {
-            assert!(Delay::parse(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn after_the_last_tier_the_delivery_is_given_up() {

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow};
 use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use orghub_broker::lapin::options::QueueDeclareOptions;
-use orghub_broker::lapin::types::FieldTable;
 use orghub_broker::mgmt::{Management, percent_encode};
 use orghub_contracts::Kommune;
 use orghub_generator::{Options, Size};
@@ -359,20 +357,8 @@ async fn wait_for_queue(amqp_url: &str) -> Result<(), CliError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let conn = orghub_broker::connect(amqp_url, "orghubctl demo").await?;
     loop {
-        let channel = conn
-            .create_channel()
-            .await
-            .map_err(orghub_broker::BrokerError::from)?;
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
         let queue = format!("sub.{SUBSCRIBER}");
-        if channel
-            .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-            .await
-            .is_ok()
-        {
+        if orghub_broker::queue_depth(&conn, &queue).await.is_ok() {
             orghub_broker::close_connection(&conn, "ok").await;
             return Ok(());
         }
@@ -587,15 +573,7 @@ async fn converge(
 
 async fn dlq_depth(amqp_url: &str) -> anyhow::Result<u32> {
     let conn = orghub_broker::connect(amqp_url, "orghubctl demo").await?;
-    let channel = conn.create_channel().await?;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let queue = format!("sub.{SUBSCRIBER}.dlq");
-    let q = channel
-        .queue_declare(queue.as_str().into(), passive, FieldTable::default())
-        .await?;
+    let depth = orghub_broker::queue_depth(&conn, &format!("sub.{SUBSCRIBER}.dlq")).await;
     orghub_broker::close_connection(&conn, "ok").await;
-    Ok(q.message_count())
+    Ok(depth?)
 }

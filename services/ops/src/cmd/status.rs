@@ -7,22 +7,16 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use orghub_broker::mgmt::{Management, QueueInfo};
-use orghub_broker::redact_url;
+use orghub_broker::{SubscriberName, redact_url};
+use orghub_writer::relay::RELAY_LOCK_KEY;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, Row as _};
 
 use crate::dead_letters::FAILED_AT;
 use crate::error::CliError;
-use crate::names::SubscriberName;
 use crate::settings::Settings;
 use crate::table::{Table, age, or_dash, print_json};
-
-/// The writer relay's advisory lock key ("orghub-r" in ASCII). The same constant as
-/// `orghub_writer::relay::RELAY_LOCK_KEY`; a scenario test keeps them equal.
-pub const RELAY_LOCK_KEY: i64 = 0x6f72_6768_7562_2d72;
-/// The `application_name` prefix of the relay's lock-holding session.
-pub const RELAY_APPLICATION_PREFIX: &str = "orghub-relay@";
 
 const DB_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,42 +1,52 @@
-//! `orghubctl subscriber create|list|delete`: provisioning a subscriber's RabbitMQ user,
-//! permissions, topic permissions and policy, and its writer token.
+//! `orghubctl subscriber create|repair|list|delete`: provisioning a subscriber's RabbitMQ user,
+//! permissions, topic permissions, topology and policy, and its writer token.
 //!
-//! Isolation is the broker's: the user may configure, write and read only its own `sub.<name>*`
-//! resources, read (bind from) `org.events`, and its topic permissions let it bind only routing
-//! keys of its municipalities (`^org\.(751|101)\.`) and publish none there (`^$`).
+//! Isolation is the broker's (the conventions are `orghub_broker::subscriber`'s): the operator
+//! declares the subscriber's whole topology with fixed arguments; its user may configure nothing,
+//! only bind its own queue (write), publish retry and dead-letter copies to its own exchange
+//! (write), consume its own queue and bind from `org.events` (read), and its topic permissions
+//! let it bind only routing keys of its municipalities (`^org\.(751|101)\.`) and publish none
+//! there (`^$`). It has no management tag, so the management API (every vendor's queues) is
+//! closed to it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
-use orghub_broker::lapin::options::{
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use orghub_broker::lapin::types::{AMQPValue, FieldTable};
-use orghub_broker::lapin::{Channel, ExchangeKind};
 use orghub_broker::mgmt::{Management, percent_encode};
+use orghub_broker::subscriber::{
+    DELIVERY_LIMIT, default_tiers, kommuner_of_topic_permission, topic_read_permission,
+};
+use orghub_broker::{Delay, SubscriberName, Topology};
 use orghub_contracts::{EntityKind, Kommune};
-use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{CliError, EXIT_CODES_HELP};
-use crate::names::{SubscriberName, kommuner_of_topic_permission, topic_read_permission};
 use crate::settings::{Settings, amqp_parts};
 use crate::table::{Table, or_dash, print_json};
 use crate::writer_api::{TokenRecord, WriterClient};
 
-/// The tag that lets the subscriber read its own queues' figures through the management API.
-const USER_TAGS: &str = "management";
+/// No tags: the management UI and API stay closed to a subscriber, which could list every
+/// vendor's queues there. It reads its queue's depth with a passive declare.
+const USER_TAGS: &str = "";
 
 /// `subscriber` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum SubscriberCommand {
-    /// Provision a subscriber: RabbitMQ user sub-<name> (random password, shown once) limited to
-    /// its own sub.<name>* resources, topic permissions on org.events for its municipalities,
-    /// the policy orghub-sub-<name> (delivery limit, dead-lettering), and a writer token
-    /// subscriber-<name> with read:<kommune> scopes. Prints a ready-to-use subscriber config.
+    /// Provision a subscriber: its topology (sub.<name>.x, sub.<name> quorum with a single
+    /// active consumer, retry wait queues, DLQ, parked), the policy orghub-sub-<name> (delivery
+    /// limit, dead-lettering), RabbitMQ user sub-<name> (random password, shown once) that may
+    /// declare nothing and only bind and consume its own queue, topic permissions on org.events
+    /// for its municipalities, and a writer token subscriber-<name> with read:<kommune> scopes.
+    /// Prints a ready-to-use subscriber config.
     #[command(after_help = EXIT_CODES_HELP)]
     Create(CreateArgs),
+    /// Redeclare a subscriber's topology and policy (idempotent) and reset its user's
+    /// permissions and tags to what `create` grants today; its password, token and topic
+    /// permissions stay. For queues deleted by hand, changed retry tiers, or subscribers made by
+    /// an older orghubctl.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Repair(RepairArgs),
     /// Every subscriber of the vhost: user, municipalities, bindings, queue figures.
     #[command(after_help = EXIT_CODES_HELP)]
     List,
@@ -67,11 +77,42 @@ pub struct CreateArgs {
     /// postgres://postgres@127.0.0.1:5432/<name with '-' as '_'>].
     #[arg(long)]
     pub sink_url: Option<String>,
-    /// Also declare sub.<name>.x, sub.<name> (quorum, single active consumer), its DLQ and
-    /// parked queue now, as the subscriber does at its start, for operators who want them
-    /// before it first runs.
-    #[arg(long)]
-    pub declare_queues: bool,
+    #[command(flatten)]
+    pub queues: QueueArgs,
+}
+
+/// How the subscriber's queues behave: fixed by the operator, written into its config.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueueArgs {
+    /// The delayed-retry tiers, each a wait queue sub.<name>.retry.<delay> (comma-separated or
+    /// repeated; units ms, s, m, h) [default: 5s,1m,10m].
+    #[arg(long = "retry-tier", value_name = "DELAY", value_delimiter = ',')]
+    pub retry_tiers: Vec<Delay>,
+    /// Failed attempts before the broker dead-letters a message on its own (the policy).
+    #[arg(long, default_value_t = DELIVERY_LIMIT, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub delivery_limit: u32,
+}
+
+impl QueueArgs {
+    fn topology(&self, name: &SubscriberName) -> Topology {
+        let tiers = if self.retry_tiers.is_empty() {
+            default_tiers()
+        } else {
+            let mut tiers = self.retry_tiers.clone();
+            tiers.dedup();
+            tiers
+        };
+        Topology::new(name.clone(), tiers)
+    }
+}
+
+/// Arguments of `subscriber repair`.
+#[derive(Debug, clap::Args)]
+pub struct RepairArgs {
+    /// The subscriber's name.
+    pub name: String,
+    #[command(flatten)]
+    pub queues: QueueArgs,
 }
 
 fn parse_kommune(s: &str) -> Result<Kommune, String> {
@@ -83,11 +124,18 @@ fn parse_kommune(s: &str) -> Result<Kommune, String> {
 pub struct SubscriberConfig {
     pub name: String,
     pub amqp_url: String,
-    pub management_url: String,
     pub writer_url: String,
     pub writer_token: String,
     pub bindings: Vec<Binding>,
+    pub retry: Retry,
     pub sink: Sink,
+}
+
+/// The queue behaviour the operator fixed, as the subscriber's `[retry]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retry {
+    pub tiers: Vec<String>,
+    pub delivery_limit: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +154,7 @@ pub struct Sink {
 pub async fn run(command: SubscriberCommand, settings: &Settings) -> Result<(), CliError> {
     match command {
         SubscriberCommand::Create(args) => create(args, settings).await,
+        SubscriberCommand::Repair(args) => repair(args, settings).await,
         SubscriberCommand::List => list(settings).await,
         SubscriberCommand::Delete { name, yes } => delete(&name, yes, settings).await,
     }
@@ -158,10 +207,20 @@ async fn create(args: CreateArgs, settings: &Settings) -> Result<(), CliError> {
     let scopes: Vec<String> = kommuner.iter().map(|k| format!("read:{k}")).collect();
     let token = writer.create_token(&name.token_name(), &scopes).await?;
     let password = random_password()?;
+    let topology = args.queues.topology(&name);
     let provisioned = provision(&mgmt, &vhost, &name, &kommuner, &password).await;
-    let declared = match (&provisioned, args.declare_queues) {
-        (Ok(()), true) => declare_queues(settings, &name).await,
-        _ => Ok(()),
+    let declared = match &provisioned {
+        Ok(()) => {
+            declare(
+                settings,
+                &mgmt,
+                &vhost,
+                &topology,
+                args.queues.delivery_limit,
+            )
+            .await
+        }
+        Err(_) => Ok(()),
     };
     if let Err(e) = provisioned.and(declared) {
         // Leave nothing half-made behind: a second `create` must be able to start afresh.
@@ -182,7 +241,6 @@ async fn create(args: CreateArgs, settings: &Settings) -> Result<(), CliError> {
             host_port(&amqp.host, amqp.port),
             percent_encode(&vhost)
         ),
-        management_url: management_url(&mgmt, &user, &password)?,
         writer_url: settings.writer_url.trim_end_matches('/').to_owned(),
         writer_token: token.token,
         bindings: kommuner
@@ -192,6 +250,10 @@ async fn create(args: CreateArgs, settings: &Settings) -> Result<(), CliError> {
                 kinds: kinds.iter().map(|k| k.word().to_owned()).collect(),
             })
             .collect(),
+        retry: Retry {
+            tiers: topology.tiers.iter().map(ToString::to_string).collect(),
+            delivery_limit: args.queues.delivery_limit,
+        },
         sink: Sink {
             kind: "postgres".into(),
             url: args.sink_url.unwrap_or_else(|| {
@@ -223,15 +285,7 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn management_url(mgmt: &Management, user: &str, password: &str) -> Result<String, CliError> {
-    let mut url = Url::parse(mgmt.base_url()).context("the management URL")?;
-    url.set_username(user)
-        .and_then(|()| url.set_password(Some(password)))
-        .map_err(|()| anyhow::anyhow!("cannot put credentials into the management URL"))?;
-    Ok(url.to_string().trim_end_matches('/').to_owned())
-}
-
-/// User, permissions, topic permissions and policy.
+/// User, permissions and topic permissions.
 async fn provision(
     mgmt: &Management,
     vhost: &str,
@@ -257,80 +311,93 @@ async fn provision(
         &topic_read_permission(kommuner),
     )
     .await?;
-    mgmt.put_policy(
-        vhost,
-        &name.policy(),
-        &name.policy_pattern(),
-        "queues",
-        name.policy_definition(),
-        0,
-    )
-    .await?;
     Ok(())
 }
 
-async fn declare_queues(settings: &Settings, name: &SubscriberName) -> Result<(), CliError> {
+/// The topology, with administrator credentials, and the policy.
+async fn declare(
+    settings: &Settings,
+    mgmt: &Management,
+    vhost: &str,
+    topology: &Topology,
+    delivery_limit: u32,
+) -> Result<(), CliError> {
     let conn =
         orghub_broker::connect(&settings.amqp_url_for_vhost()?, "orghubctl subscriber").await?;
-    let channel = conn.create_channel().await.context("opening a channel")?;
-    let result = declare_topology(&channel, name)
+    let declared = topology
+        .declare(&conn)
         .await
         .context("declaring the subscriber's exchange and queues");
     orghub_broker::close_connection(&conn, "orghubctl done").await;
-    Ok(result?)
+    declared?;
+    topology.put_policy(mgmt, vhost, delivery_limit).await?;
+    Ok(())
 }
 
-/// Declares a subscriber's exchange, main queue, DLQ and parked queue with their bindings, with
-/// the arguments the subscriber runtime uses (so its own declarations agree): all quorum, the
-/// main queue with a single active consumer. Idempotent. Retry queues are the runtime's.
-pub async fn declare_topology(
-    channel: &Channel,
-    name: &SubscriberName,
-) -> Result<(), orghub_broker::lapin::Error> {
-    let exchange = name.exchange();
-    channel
-        .exchange_declare(
-            exchange.as_str().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                durable: true,
-                ..ExchangeDeclareOptions::default()
-            },
-            FieldTable::default(),
+/// What `repair` did.
+#[derive(Debug, Serialize)]
+struct Repaired {
+    name: String,
+    queues: Vec<String>,
+    policy: String,
+    user: Option<String>,
+}
+
+async fn repair(args: RepairArgs, settings: &Settings) -> Result<(), CliError> {
+    let name = parse_name(&args.name)?;
+    let vhost = settings.vhost()?;
+    let mgmt = settings.management()?;
+    require_vhost(&mgmt, &vhost).await?;
+    let topology = args.queues.topology(&name);
+    declare(
+        settings,
+        &mgmt,
+        &vhost,
+        &topology,
+        args.queues.delivery_limit,
+    )
+    .await?;
+    let user = name.user();
+    let user = if mgmt.set_user_tags(&user, USER_TAGS).await? {
+        mgmt.grant_permissions(
+            &vhost,
+            &user,
+            &name.configure_permission(),
+            &name.write_permission(),
+            &name.read_permission(),
         )
         .await?;
-    for (queue, single_active) in [
-        (name.queue(), true),
-        (name.dlq(), false),
-        (name.parked(), false),
-    ] {
-        let mut args = FieldTable::default();
-        args.insert(
-            "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
+        Some(user)
+    } else {
+        tracing::warn!(%user, "no RabbitMQ user of the subscriber: create it with `orghubctl subscriber create`");
+        None
+    };
+    let mut queues = vec![name.queue()];
+    queues.extend(topology.tiers.iter().map(|t| name.retry(*t)));
+    queues.extend([name.dlq(), name.parked()]);
+    let repaired = Repaired {
+        name: name.to_string(),
+        queues,
+        policy: name.policy(),
+        user,
+    };
+    tracing::info!(subscriber = %name, "subscriber repaired");
+    if settings.json {
+        print_json(&repaired);
+    } else {
+        println!(
+            "declared exchange {} and queues {}",
+            name.exchange(),
+            repaired.queues.join(", ")
         );
-        if single_active {
-            args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        println!("applied policy {}", repaired.policy);
+        match &repaired.user {
+            Some(user) => println!("reset permissions and tags of RabbitMQ user {user}"),
+            None => println!(
+                "no RabbitMQ user {}: run `orghubctl subscriber create`",
+                name.user()
+            ),
         }
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..QueueDeclareOptions::default()
-                },
-                args,
-            )
-            .await?;
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                queue.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
     }
     Ok(())
 }

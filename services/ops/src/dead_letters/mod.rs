@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use orghub_broker::headers_to_map;
 use orghub_broker::lapin::BasicProperties;
-use orghub_broker::lapin::types::{AMQPValue, FieldTable, ShortString};
+use orghub_broker::lapin::types::{AMQPValue, ShortString};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -245,57 +245,23 @@ pub enum Republish {
     Park,
 }
 
-/// The properties of the copy that is republished: every AMQP property and every header of the
-/// dead letter except
-/// - headers starting with `x-` (`x-death`, `x-delivery-count`, ...): the broker's own, which a
-///   client must not forge and which would make the copy look dead-lettered already;
-/// - on a replay, the failure headers ([`STRIPPED_ON_REPLAY`]);
-/// - `expiration`: a replayed message must not expire on its way back;
-/// - `user_id`: RabbitMQ refuses a publish whose `user_id` is not the publishing user.
+/// The properties of the copy that is republished: what the broker's one copy rule
+/// ([`orghub_broker::copy_properties`]) keeps, and on a replay without the failure headers
+/// ([`STRIPPED_ON_REPLAY`]) and with `orghub-replay-count` counted up.
 pub fn republish_properties(props: &BasicProperties, how: Republish) -> BasicProperties {
-    let mut headers = FieldTable::default();
-    if let Some(table) = props.headers() {
-        for (name, value) in table.inner() {
-            let name_str = name.as_str();
-            let drop = name_str.starts_with("x-")
-                || name_str == REPLAY_COUNT && matches!(how, Republish::Replay { .. })
-                || matches!(how, Republish::Replay { .. })
-                    && STRIPPED_ON_REPLAY.contains(&name_str);
-            if !drop {
-                headers.insert(name.clone(), value.clone());
-            }
-        }
+    match how {
+        Republish::Replay { replay_count } => orghub_broker::copy_properties(
+            props,
+            &STRIPPED_ON_REPLAY,
+            &[(REPLAY_COUNT, replay_count.to_string())],
+        ),
+        Republish::Park => orghub_broker::copy_properties(props, &[], &[]),
     }
-    if let Republish::Replay { replay_count } = how {
-        headers.insert(
-            REPLAY_COUNT.into(),
-            AMQPValue::LongString(replay_count.to_string().as_str().into()),
-        );
-    }
-    let mut out = BasicProperties::default().with_headers(headers);
-    macro_rules! copy {
-        ($($get:ident => $with:ident),* $(,)?) => {
-            $(if let Some(v) = props.$get() { out = out.$with(v.clone()); })*
-        };
-    }
-    copy!(
-        content_type => with_content_type,
-        content_encoding => with_content_encoding,
-        delivery_mode => with_delivery_mode,
-        priority => with_priority,
-        correlation_id => with_correlation_id,
-        reply_to => with_reply_to,
-        message_id => with_message_id,
-        timestamp => with_timestamp,
-        kind => with_type,
-        app_id => with_app_id,
-        cluster_id => with_cluster_id,
-    );
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use orghub_broker::lapin::types::FieldTable;
     use orghub_contracts::{Action, EntityKind, EventType, examples};
 
     use super::*;

@@ -11,18 +11,13 @@
 //! before what replaces it is confirmed, so no path loses one. The order within the DLQ may
 //! change, which nothing relies on.
 
-use orghub_broker::lapin::message::Delivery;
-use orghub_broker::lapin::options::{
-    BasicAckOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
+use orghub_broker::subscriber::is_not_found;
+use orghub_broker::{
+    BrokerError, Connection, Delivered, Delivery, Publisher, QueueReader, SubscriberName, lapin,
 };
-use orghub_broker::lapin::types::FieldTable;
-use orghub_broker::lapin::{Channel, Confirmation, Connection, ErrorKind};
-use orghub_broker::{BrokerError, lapin};
 use serde::Serialize;
 
 use super::{DeadLetter, Republish, Selector, republish_properties};
-use crate::names::SubscriberName;
 
 /// What went wrong working on a dead-letter queue.
 #[derive(Debug, thiserror::Error)]
@@ -100,7 +95,7 @@ impl DeadLetterQueues {
         filter: &Selector,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, DlqError> {
-        let mut scan = Scan::open(&self.conn, name, false).await?;
+        let mut scan = Scan::open(&self.conn, name).await?;
         let mut out = Vec::new();
         let result = async {
             while out.len() < limit {
@@ -129,7 +124,8 @@ impl DeadLetterQueues {
         selector: &Selector,
         max_replays: u32,
     ) -> Result<ReplayReport, DlqError> {
-        let mut scan = Scan::open(&self.conn, name, true).await?;
+        let mut scan = Scan::open(&self.conn, name).await?;
+        let publisher = Publisher::confirming(&self.conn).await?;
         let mut report = ReplayReport::default();
         let result = async {
             while let Some(delivery) = scan.next().await? {
@@ -144,15 +140,7 @@ impl DeadLetterQueues {
                     let replay_count = letter.replay_count + 1;
                     (name.queue(), Republish::Replay { replay_count })
                 };
-                match publish(
-                    &scan.channel,
-                    &name.exchange(),
-                    &routing_key,
-                    &delivery,
-                    how,
-                )
-                .await
-                {
+                match publish(&publisher, &name.exchange(), &routing_key, &delivery, how).await {
                     Ok(()) => {
                         scan.ack(&delivery).await?;
                         tracing::info!(
@@ -194,7 +182,7 @@ impl DeadLetterQueues {
         selector: &Selector,
         remove: bool,
     ) -> Result<PurgeReport, DlqError> {
-        let mut scan = Scan::open(&self.conn, name, false).await?;
+        let mut scan = Scan::open(&self.conn, name).await?;
         let mut report = PurgeReport {
             removed: remove,
             ..PurgeReport::default()
@@ -227,156 +215,62 @@ impl DeadLetterQueues {
 /// Publishes the republished copy of `delivery` and waits for the broker's confirm. `Err` says
 /// why it is not confirmed.
 async fn publish(
-    channel: &Channel,
+    publisher: &Publisher,
     exchange: &str,
     routing_key: &str,
     delivery: &Delivery,
     how: Republish,
 ) -> Result<(), String> {
     let properties = republish_properties(&delivery.properties, how);
-    let confirm = channel
-        .basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            // mandatory: a copy no queue takes comes back, and then the dead letter stays.
-            BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            },
-            &delivery.data,
-            properties,
-        )
+    // mandatory (always, in the publisher): a copy no queue takes comes back, and then the dead
+    // letter stays.
+    match publisher
+        .publish_to(exchange, routing_key, &delivery.data, properties)
         .await
-        .map_err(|e| e.to_string())?;
-    match confirm.await.map_err(|e| e.to_string())? {
-        Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(_)) => Err(format!(
+    {
+        Ok(Delivered::Routed) => Ok(()),
+        Ok(Delivered::Unroutable) => Err(format!(
             "unroutable: no queue is bound to {exchange} with key {routing_key}"
         )),
-        Confirmation::Nack(_) => Err("the broker nacked it".into()),
-        Confirmation::NotRequested => Err("the channel is not in confirm mode".into()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
 /// One pass over a DLQ (see the module docs).
 struct Scan {
-    channel: Channel,
-    queue: String,
-    /// Messages still to visit of the depth at the start.
-    remaining: u32,
-    last_tag: Option<u64>,
-    /// Visited and not settled yet.
-    held: usize,
+    reader: QueueReader,
 }
 
 impl Scan {
-    async fn open(
-        conn: &Connection,
-        name: &SubscriberName,
-        confirm: bool,
-    ) -> Result<Scan, DlqError> {
-        let channel = conn.create_channel().await?;
-        if confirm {
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await?;
-        }
+    async fn open(conn: &Connection, name: &SubscriberName) -> Result<Scan, DlqError> {
         let queue = name.dlq();
-        let declared = channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    DlqError::NoSuchSubscriber {
-                        name: name.to_string(),
-                        queue: queue.clone(),
-                    }
-                } else {
-                    DlqError::Amqp(e)
+        let reader = QueueReader::open(conn, &queue).await.map_err(|e| {
+            if is_not_found(&e) {
+                DlqError::NoSuchSubscriber {
+                    name: name.to_string(),
+                    queue: queue.clone(),
                 }
-            })?;
-        Ok(Scan {
-            channel,
-            remaining: declared.message_count(),
-            queue,
-            last_tag: None,
-            held: 0,
-        })
+            } else {
+                DlqError::Amqp(e)
+            }
+        })?;
+        Ok(Scan { reader })
     }
 
     async fn next(&mut self) -> Result<Option<Delivery>, DlqError> {
-        if self.remaining == 0 {
-            return Ok(None);
-        }
-        self.remaining -= 1;
-        let got = self
-            .channel
-            .basic_get(
-                self.queue.as_str().into(),
-                BasicGetOptions { no_ack: false },
-            )
-            .await?;
-        let Some(message) = got else {
-            self.remaining = 0;
-            return Ok(None);
-        };
-        self.last_tag = Some(message.delivery.delivery_tag);
-        self.held += 1;
-        Ok(Some(message.delivery))
+        Ok(self.reader.next().await?)
     }
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), DlqError> {
-        self.channel
-            .basic_ack(delivery.delivery_tag, BasicAckOptions::default())
-            .await?;
-        self.held -= 1;
-        Ok(())
+        Ok(self.reader.ack(delivery).await?)
     }
 
     async fn requeue(&mut self, delivery: &Delivery) -> Result<(), DlqError> {
-        self.channel
-            .basic_nack(
-                delivery.delivery_tag,
-                BasicNackOptions {
-                    multiple: false,
-                    requeue: true,
-                },
-            )
-            .await?;
-        self.held -= 1;
-        Ok(())
+        Ok(self.reader.requeue(delivery).await?)
     }
 
-    /// Requeues every message still held, with one `multiple` nack up to the last tag (every
-    /// settled one is gone already, so it covers exactly the held ones), and closes the channel.
+    /// Requeues every message still held and closes the channel.
     async fn finish(self) -> Result<(), DlqError> {
-        let result = match self.last_tag {
-            Some(tag) if self.held > 0 => self
-                .channel
-                .basic_nack(
-                    tag,
-                    BasicNackOptions {
-                        multiple: true,
-                        requeue: true,
-                    },
-                )
-                .await
-                .map_err(DlqError::from),
-            _ => Ok(()),
-        };
-        orghub_broker::close_channel(&self.channel, "scan done").await;
-        result
+        Ok(self.reader.finish().await?)
     }
-}
-
-/// The broker answered 404 NOT_FOUND (a passive declare of a queue that does not exist).
-pub fn is_not_found(e: &lapin::Error) -> bool {
-    matches!(e.kind(), ErrorKind::ProtocolError(err) if err.get_id() == 404)
 }

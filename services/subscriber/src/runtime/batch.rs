@@ -15,13 +15,12 @@
 use std::time::Instant;
 
 use chrono::Utc;
-use orghub_broker::lapin::message::Delivery;
-use orghub_broker::lapin::options::{BasicAckOptions, BasicRejectOptions};
+use orghub_broker::{Delivery, Publisher, count_header};
 use orghub_contracts::OrgEvent;
 use tokio::sync::watch;
 
 use super::Shared;
-use super::republish::{ATTEMPTS, Copy, RETRIES, Republisher, copy_properties, count_header};
+use super::republish::{ATTEMPTS, RETRIES, Reroute, publish_all};
 use crate::metrics::Metrics;
 use crate::retry::NextStep;
 use crate::sink::{Applied, Sink, SinkError};
@@ -77,7 +76,7 @@ pub struct Lost(pub String);
 /// Processes and settles one batch. Returns how many deliveries were handed back to the broker.
 pub async fn process<S: Sink>(
     shared: &Shared<S>,
-    republisher: &Republisher,
+    publisher: &Publisher,
     deliveries: Vec<Delivery>,
     stop: &watch::Receiver<bool>,
 ) -> Result<usize, Lost> {
@@ -97,7 +96,7 @@ pub async fn process<S: Sink>(
             };
         }
     }
-    publish_copies(shared, republisher, &mut items).await;
+    publish_copies(shared, publisher, &mut items).await;
     settle(metrics, items).await
 }
 
@@ -229,41 +228,33 @@ async fn apply_with_retries<S: Sink>(
     }
 }
 
-async fn publish_copies<S: Sink>(
-    shared: &Shared<S>,
-    republisher: &Republisher,
-    items: &mut [Item],
-) {
-    let names = &shared.names;
+async fn publish_copies<S: Sink>(shared: &Shared<S>, publisher: &Publisher, items: &mut [Item]) {
+    let name = &shared.topology.name;
     let mut copies = Vec::new();
     let mut which = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let copy = match &item.fate {
-            Fate::DeadLetter { reason, error } => Copy::dead_letter(
-                &names.dlq,
-                &names.subscriber,
+        let reroute = match &item.fate {
+            Fate::DeadLetter { reason, error } => Reroute::dead_letter(
+                &name.dlq(),
+                name.as_str(),
                 reason,
                 error,
                 item.total_attempts(),
             ),
-            Fate::Delay { tier, .. } => Copy::retry(
-                &names.retry(shared.config.retry.tiers[*tier]),
+            Fate::Delay { tier, .. } => Reroute::retry(
+                &name.retry(shared.config.retry.tiers[*tier]),
                 item.delayed + 1,
                 item.total_attempts(),
             ),
             _ => continue,
         };
-        copies.push((
-            item.delivery.data.clone(),
-            copy_properties(&item.delivery.properties, &copy.headers),
-            copy.routing_key,
-        ));
+        copies.push((&item.delivery, reroute));
         which.push(i);
     }
     if copies.is_empty() {
         return;
     }
-    let results = republisher.publish_all(copies).await;
+    let results = publish_all(publisher, &name.exchange(), copies).await;
     for (i, result) in which.into_iter().zip(results) {
         let item = &mut items[i];
         match (result, &item.fate) {
@@ -288,17 +279,13 @@ async fn settle(metrics: &Metrics, items: Vec<Item>) -> Result<usize, Lost> {
             Fate::Requeue(why) => {
                 requeued += 1;
                 metrics.requeued(&item.label, why);
-                item.delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: true })
+                orghub_broker::requeue(&item.delivery)
                     .await
                     .map_err(|e| Lost(e.to_string()))?;
             }
             Fate::Pending => {
                 // Not reachable: every pending item gets a fate above. Requeue to be safe.
-                item.delivery
-                    .acker
-                    .reject(BasicRejectOptions { requeue: true })
+                orghub_broker::requeue(&item.delivery)
                     .await
                     .map_err(|e| Lost(e.to_string()))?;
             }
@@ -312,9 +299,7 @@ async fn settle(metrics: &Metrics, items: Vec<Item>) -> Result<usize, Lost> {
     // Rejected ones are settled already, and every earlier batch was settled, so one `multiple`
     // ack of the highest tag acknowledges exactly this batch's other deliveries.
     if let Some(delivery) = highest_ack {
-        let acked = delivery
-            .acker
-            .ack(BasicAckOptions { multiple: true })
+        let acked = orghub_broker::ack_through(delivery)
             .await
             .map_err(|e| Lost(e.to_string()))?;
         if !acked {

@@ -2,10 +2,11 @@
 //! calls the sink. Sinks never see the broker.
 //!
 //! - [`batch`]: one batch from decoding to settlement (retry, dead-letter, ack).
-//! - [`republish`]: the confirmed copies to the retry queues and the DLQ, and their headers.
+//! - [`republish`]: what the copies to the retry queues and the DLQ say.
 //!
-//! A session is one connection: declare the topology, (the first time) apply the policy, remove
-//! stale bindings and bootstrap/resync, then consume in batches. A lost connection ends the
+//! A session is one connection: check the topology and bind the config's keys, (the first time)
+//! apply the policy and remove stale bindings where the credentials allow, and bootstrap/resync,
+//! then consume in batches. A lost connection ends the
 //! session; unacknowledged deliveries go back to the queue and the next session starts over
 //! (the version guard makes re-applying harmless). Shutdown stops taking new batches, finishes and
 //! settles the current one, cancels the consumer and closes the connection.
@@ -17,14 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
-use orghub_broker::lapin::message::Delivery;
-use orghub_broker::lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions,
-};
-use orghub_broker::lapin::types::FieldTable;
-use orghub_broker::lapin::{Connection, Consumer};
 use orghub_broker::mgmt::Management;
+use orghub_broker::{Connection, Delivery, Publisher, QueueConsumer, Topology};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -32,8 +27,7 @@ use crate::config::{Command, Config};
 use crate::metrics::Metrics;
 use crate::resync::{self, WriterClient};
 use crate::sink::Sink;
-use crate::topology::{self, Names};
-use republish::Republisher;
+use crate::topology;
 
 /// How often the queue depth is sampled for `queue_messages`.
 const DEPTH_EVERY: Duration = Duration::from_secs(1);
@@ -47,7 +41,8 @@ const RECONNECT_MAX: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Shared<S> {
     pub config: Config,
-    pub names: Names,
+    /// The subscriber's name and retry tiers.
+    pub topology: Topology,
     pub sink: Arc<S>,
     pub metrics: Arc<Metrics>,
 }
@@ -102,10 +97,10 @@ async fn session<S: Sink>(
     stop: &watch::Receiver<bool>,
 ) -> Result<End, Fatal> {
     let config = &shared.config;
-    let names = &shared.names;
+    let topology = &shared.topology;
     let conn = match orghub_broker::connect(
         config.amqp_url.expose(),
-        &format!("orghub-subscriber {}", names.subscriber),
+        &format!("orghub-subscriber {}", topology.name),
     )
     .await
     {
@@ -113,11 +108,9 @@ async fn session<S: Sink>(
         Err(e) => return Ok(End::Lost(e.to_string())),
     };
     let routing_keys = config.routing_keys();
-    if let Err(e) = topology::declare(&conn, names, &config.retry, &routing_keys).await {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "cannot declare the subscriber's topology"
-        );
+    if let Err(e) = topology::prepare(&conn, topology, &routing_keys).await {
+        // Retried at every reconnect: once the operator ran what the message says, it works.
+        tracing::error!(error = %e, "the subscriber's topology is not usable");
         close(&conn).await;
         return Ok(End::Lost(format!("{e:#}")));
     }
@@ -152,10 +145,18 @@ async fn session<S: Sink>(
     })
 }
 
-/// Policy and stale bindings, through the management API; problems are logged, not fatal.
+/// Policy and stale bindings, through the management API when the config gives one (a
+/// development set-up); problems are logged, not fatal.
 async fn first_time_setup<S: Sink>(shared: &Shared<S>, conn: &Connection, routing_keys: &[String]) {
     let config = &shared.config;
-    let mgmt = match Management::parse(config.management_url.expose()) {
+    let Some(url) = &config.management_url else {
+        tracing::info!(
+            "no management_url: the policy is the operator's, and bindings removed from the \
+             config stay until the operator removes them"
+        );
+        return;
+    };
+    let mgmt = match Management::parse(url.expose()) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(
@@ -166,9 +167,10 @@ async fn first_time_setup<S: Sink>(shared: &Shared<S>, conn: &Connection, routin
         }
     };
     let vhost = config.vhost();
-    topology::apply_policy(&mgmt, &vhost, &shared.names, config.retry.delivery_limit).await;
-    if let Err(e) = topology::unbind_stale(conn, &mgmt, &vhost, &shared.names, routing_keys).await {
-        tracing::warn!(error = format!("{e:#}"), "cannot remove stale bindings");
+    let topology = &shared.topology;
+    topology::apply_policy(&mgmt, &vhost, topology, config.retry.delivery_limit).await;
+    if let Err(e) = topology::unbind_stale(conn, &mgmt, &vhost, topology, routing_keys).await {
+        tracing::warn!(error = %e, "cannot remove stale bindings");
     }
 }
 
@@ -178,34 +180,22 @@ async fn consume<S: Sink>(
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<End> {
     let config = &shared.config;
-    let republisher = Republisher::new(conn, &shared.names.exchange)
+    let queue = shared.topology.name.queue();
+    // Copies go through the subscriber's own exchange, which exists: nothing to declare.
+    let publisher = Publisher::confirming(conn)
         .await
         .context("opening the publishing channel")?;
-    let channel = conn
-        .create_channel()
-        .await
-        .context("opening the consuming channel")?;
-    channel
-        .basic_qos(config.prefetch, BasicQosOptions::default())
-        .await
-        .context("setting the prefetch")?;
     let tag = format!(
         "orghub-subscriber-{}-{}",
-        shared.names.subscriber,
+        shared.topology.name,
         std::process::id()
     );
-    let mut consumer: Consumer = channel
-        .basic_consume(
-            shared.names.queue.as_str().into(),
-            tag.as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
+    let mut consumer = QueueConsumer::start(conn, &queue, config.prefetch, &tag)
         .await
-        .with_context(|| format!("consuming from {}", shared.names.queue))?;
+        .with_context(|| format!("consuming from {queue}"))?;
     shared.metrics.connected.set(1);
     shared.metrics.sessions.inc();
-    tracing::info!(queue = %shared.names.queue, sink = shared.sink.kind(), "consuming");
+    tracing::info!(%queue, sink = shared.sink.kind(), "consuming");
     let mut last_depth = Instant::now() - DEPTH_EVERY;
     loop {
         let first = tokio::select! {
@@ -213,13 +203,7 @@ async fn consume<S: Sink>(
             _ = until_stopped(stop) => {
                 // Stop taking deliveries; whatever was prefetched goes back when the channel
                 // closes.
-                let cancel = BasicCancelOptions::default();
-                let _ = tokio::time::timeout(
-                    orghub_broker::CLOSE_TIMEOUT,
-                    channel.basic_cancel(tag.as_str().into(), cancel),
-                )
-                .await;
-                orghub_broker::close_channel(&channel, "shutting down").await;
+                consumer.stop("shutting down").await;
                 return Ok(End::Stopped);
             }
             next = consumer.next() => next,
@@ -240,7 +224,7 @@ async fn consume<S: Sink>(
             // The channel is gone: these deliveries cannot be acknowledged and come back anyway.
             return Ok(End::Lost(why));
         }
-        match batch::process(shared, &republisher, deliveries, stop).await {
+        match batch::process(shared, &publisher, deliveries, stop).await {
             Err(lost) => return Ok(End::Lost(lost.to_string())),
             // Copies could not be published (broker trouble, a missing queue): the broker
             // redelivers those at once. Pause so that, without a delivery limit, this is not a
@@ -255,7 +239,9 @@ async fn consume<S: Sink>(
         }
         if last_depth.elapsed() >= DEPTH_EVERY {
             last_depth = Instant::now();
-            sample_depth(shared, &republisher).await;
+            if let Some(depth) = consumer.depth().await {
+                shared.metrics.queue_messages.set(i64::from(depth));
+            }
         }
     }
 }
@@ -263,7 +249,7 @@ async fn consume<S: Sink>(
 /// Takes more deliveries after `first` until the batch is full or `linger` has passed. A broken
 /// consumer is reported with the reason.
 async fn fill(
-    consumer: &mut Consumer,
+    consumer: &mut QueueConsumer,
     first: Delivery,
     size: usize,
     linger: Duration,
@@ -280,26 +266,6 @@ async fn fill(
         }
     }
     (batch, None)
-}
-
-async fn sample_depth<S: Sink>(shared: &Shared<S>, republisher: &Republisher) {
-    let declared = republisher
-        .channel()
-        .queue_declare(
-            shared.names.queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await;
-    if let Ok(queue) = declared {
-        shared
-            .metrics
-            .queue_messages
-            .set(i64::from(queue.message_count()));
-    }
 }
 
 /// Completes once `stop` is true (at once if it already is).

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orghub_contracts::{Attrs, EntityDocument, Kommune, OrgEvent};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row as _};
 use uuid::Uuid;
 
@@ -80,13 +80,32 @@ fn classify(error: &sqlx::Error) -> SinkError {
     }
 }
 
+/// How long a statement waits for a lock the fagsystem holds on the cache (`LOCK TABLE`, a long
+/// transaction) before it fails as transient and is retried later: the runtime, and its
+/// shutdown, never hang on the fagsystem's transactions.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest any statement may run; batches take milliseconds.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl PostgresSink {
     /// Connects and creates (or checks) the cache schema.
     pub async fn open(config: &PostgresConfig) -> anyhow::Result<Self> {
+        let options = config
+            .url
+            .expose()
+            .parse::<PgConnectOptions>()
+            .context("the cache database URL")?
+            .options([
+                ("lock_timeout", format!("{}ms", LOCK_TIMEOUT.as_millis())),
+                (
+                    "statement_timeout",
+                    format!("{}ms", STATEMENT_TIMEOUT.as_millis()),
+                ),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(config.pool)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(config.url.expose())
+            .connect_with(options)
             .await
             .with_context(|| {
                 format!(
