@@ -108,6 +108,31 @@ impl Spec {
     }
 }
 
+/// Starts the real `orghub-subscriber` binary with `config` (nothing from the environment), its
+/// log appended to `log`. The process is killed if the handle is dropped.
+pub fn spawn_subscriber(config: &std::path::Path, log: &std::path::Path) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    tokio::process::Command::new(crate::cargo_bin("orghub-subscriber"))
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env_remove("AMQP_URL")
+        .env_remove("ORGHUB_SUBSCRIBER_NAME")
+        .env_remove("ORGHUB_WRITER_URL")
+        .env_remove("ORGHUB_WRITER_TOKEN")
+        .env_remove("ORGHUB_SUBSCRIBER_METRICS")
+        .env_remove("RABBITMQ_MGMT_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn orghub-subscriber")
+}
+
 /// A subscriber running in this process.
 #[derive(Debug)]
 pub struct TestSubscriber {

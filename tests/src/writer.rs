@@ -163,3 +163,13 @@ impl Drop for TestWriter {
         }
     }
 }
+
+/// Events the relay has not published yet, over every municipality of the hub's database.
+pub async fn unpublished(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0)
+}

@@ -3,12 +3,11 @@
 //! lock, and after the lock is gone a restarted subscriber converges: nothing was lost, the
 //! unacknowledged deliveries came back.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use orghub_tests::subscriber::{Probe, Spec, queue_depth, snapshot};
-use orghub_tests::writer::TestWriter;
-use orghub_tests::{TestDatabase, TestVhost, cargo_bin, eventually};
+use orghub_tests::subscriber::{Probe, Spec, queue_depth, snapshot, spawn_subscriber};
+use orghub_tests::writer::{TestWriter, unpublished};
+use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::json;
 use sqlx::{Connection as _, PgConnection};
 use uuid::Uuid;
@@ -30,42 +29,10 @@ fn units(range: std::ops::RangeInclusive<u32>) -> String {
         .collect()
 }
 
-fn spawn_subscriber(config: &std::path::Path, log: &std::path::Path) -> tokio::process::Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    tokio::process::Command::new(cargo_bin("orghub-subscriber"))
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .env_remove("AMQP_URL")
-        .env_remove("ORGHUB_SUBSCRIBER_NAME")
-        .env_remove("ORGHUB_WRITER_URL")
-        .env_remove("ORGHUB_WRITER_TOKEN")
-        .env_remove("ORGHUB_SUBSCRIBER_METRICS")
-        .env_remove("RABBITMQ_MGMT_URL")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn orghub-subscriber")
-}
-
 async fn cache_rows(pool: &sqlx::PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM orghub_cache.entity")
         .fetch_one(pool)
         .await
-        .unwrap_or(0)
-}
-
-async fn unpublished(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
         .unwrap_or(0)
 }
 
@@ -118,6 +85,7 @@ async fn sigterm_ends_a_subscriber_whose_cache_table_is_locked_within_30_s_and_n
     .await;
 
     let pid = first.id().expect("pid").to_string();
+    let sigterm = std::time::Instant::now();
     let term = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -137,6 +105,7 @@ async fn sigterm_ends_a_subscriber_whose_cache_table_is_locked_within_30_s_and_n
         "stopped with {status}:\n{}",
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+    eprintln!("stopped {:?} after SIGTERM", sigterm.elapsed());
 
     // The fagsystem lets go; a new subscriber gets the unacknowledged deliveries back.
     sqlx::raw_sql("ROLLBACK")

@@ -15,7 +15,7 @@ use orghub_subscriber::config::Overrides;
 use orghub_subscriber::{Command, Config, Subscriber};
 use orghub_tests::ops::{Ctl, unique_name};
 use orghub_tests::subscriber::{Probe, snapshots};
-use orghub_tests::writer::{ADMIN_TOKEN, TestWriter};
+use orghub_tests::writer::{ADMIN_TOKEN, TestWriter, unpublished};
 use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::json;
 use uuid::Uuid;
@@ -88,15 +88,6 @@ async fn bind_trap(conn: &Connection, queue: &str, key: &str) -> Option<u16> {
         )
         .await,
     )
-}
-
-async fn unpublished(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar(orghub_writer::store::RELAY_LAG_SQL)
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0)
 }
 
 #[tokio::test]

@@ -3,13 +3,12 @@
 //! connection closed through the management API under load. The cache must converge to the
 //! writer's snapshot either way.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use orghub_subscriber::Command;
-use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, snapshot};
+use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, snapshot, spawn_subscriber};
 use orghub_tests::writer::TestWriter;
-use orghub_tests::{TestDatabase, TestVhost, cargo_bin, eventually};
+use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,29 +32,6 @@ async fn cache_rows(pool: &sqlx::PgPool) -> i64 {
         .fetch_one(pool)
         .await
         .unwrap_or(0)
-}
-
-fn spawn_subscriber(config: &std::path::Path, log: &std::path::Path) -> tokio::process::Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .expect("log file");
-    tokio::process::Command::new(cargo_bin("orghub-subscriber"))
-        .arg("--config")
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .env_remove("AMQP_URL")
-        .env_remove("ORGHUB_SUBSCRIBER_NAME")
-        .env_remove("ORGHUB_WRITER_URL")
-        .env_remove("ORGHUB_WRITER_TOKEN")
-        .env_remove("ORGHUB_SUBSCRIBER_METRICS")
-        .env_remove("RABBITMQ_MGMT_URL")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn orghub-subscriber")
 }
 
 #[tokio::test]

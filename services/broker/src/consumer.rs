@@ -37,7 +37,15 @@ pub async fn requeue(delivery: &Delivery) -> Result<(), lapin::Error> {
 /// [`is_not_found`](crate::subscriber::is_not_found) recognises.
 pub async fn queue_depth(conn: &Connection, queue: &str) -> Result<u32, lapin::Error> {
     let channel = conn.create_channel().await?;
-    let declared = channel
+    let depth = ready_messages(&channel, queue).await?;
+    crate::close_channel(&channel, "counted").await;
+    Ok(depth)
+}
+
+/// A passive declare of `queue` (which needs no permission): its ready messages. A missing queue
+/// closes the channel.
+async fn ready_messages(channel: &Channel, queue: &str) -> Result<u32, lapin::Error> {
+    channel
         .queue_declare(
             queue.into(),
             QueueDeclareOptions {
@@ -46,9 +54,8 @@ pub async fn queue_depth(conn: &Connection, queue: &str) -> Result<u32, lapin::E
             },
             FieldTable::default(),
         )
-        .await?;
-    crate::close_channel(&channel, "counted").await;
-    Ok(declared.message_count())
+        .await
+        .map(|q| q.message_count())
 }
 
 /// A consumer of one queue on its own channel.
@@ -96,18 +103,7 @@ impl QueueConsumer {
     /// The number of ready messages in the queue now (a passive declare); `None` if it cannot be
     /// read.
     pub async fn depth(&self) -> Option<u32> {
-        self.channel
-            .queue_declare(
-                self.queue.as_str().into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .ok()
-            .map(|q| q.message_count())
+        ready_messages(&self.channel, &self.queue).await.ok()
     }
 
     /// Stops taking deliveries and closes the channel, waiting [`CLOSE_TIMEOUT`] at most for
@@ -143,19 +139,10 @@ impl QueueReader {
     /// [`is_not_found`](crate::subscriber::is_not_found) recognises.
     pub async fn open(conn: &Connection, queue: &str) -> Result<Self, lapin::Error> {
         let channel = conn.create_channel().await?;
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
+        let remaining = ready_messages(&channel, queue).await?;
         Ok(Self {
             channel,
-            remaining: declared.message_count(),
+            remaining,
             queue: queue.to_owned(),
             last_tag: None,
             held: 0,

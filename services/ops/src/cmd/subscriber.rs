@@ -210,16 +210,7 @@ async fn create(args: CreateArgs, settings: &Settings) -> Result<(), CliError> {
     let topology = args.queues.topology(&name);
     let provisioned = provision(&mgmt, &vhost, &name, &kommuner, &password).await;
     let declared = match &provisioned {
-        Ok(()) => {
-            declare(
-                settings,
-                &mgmt,
-                &vhost,
-                &topology,
-                args.queues.delivery_limit,
-            )
-            .await
-        }
+        Ok(()) => declare(settings, &mgmt, &vhost, &topology, &args.queues).await,
         Err(_) => Ok(()),
     };
     if let Err(e) = provisioned.and(declared) {
@@ -320,7 +311,7 @@ async fn declare(
     mgmt: &Management,
     vhost: &str,
     topology: &Topology,
-    delivery_limit: u32,
+    queues: &QueueArgs,
 ) -> Result<(), CliError> {
     let conn =
         orghub_broker::connect(&settings.amqp_url_for_vhost()?, "orghubctl subscriber").await?;
@@ -330,7 +321,9 @@ async fn declare(
         .context("declaring the subscriber's exchange and queues");
     orghub_broker::close_connection(&conn, "orghubctl done").await;
     declared?;
-    topology.put_policy(mgmt, vhost, delivery_limit).await?;
+    topology
+        .put_policy(mgmt, vhost, queues.delivery_limit)
+        .await?;
     Ok(())
 }
 
@@ -349,14 +342,7 @@ async fn repair(args: RepairArgs, settings: &Settings) -> Result<(), CliError> {
     let mgmt = settings.management()?;
     require_vhost(&mgmt, &vhost).await?;
     let topology = args.queues.topology(&name);
-    declare(
-        settings,
-        &mgmt,
-        &vhost,
-        &topology,
-        args.queues.delivery_limit,
-    )
-    .await?;
+    declare(settings, &mgmt, &vhost, &topology, &args.queues).await?;
     let user = name.user();
     let user = if mgmt.set_user_tags(&user, USER_TAGS).await? {
         mgmt.grant_permissions(
