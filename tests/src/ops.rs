@@ -11,7 +11,6 @@ use futures_util::StreamExt as _;
 use orghub_broker::lapin::message::Delivery;
 use orghub_broker::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
 };
 use orghub_broker::lapin::types::{AMQPValue, FieldTable};
 use orghub_broker::lapin::{BasicProperties, Confirmation, Connection};
@@ -221,20 +220,9 @@ pub async fn publish_confirmed(
 /// The exact number of ready messages in `queue` (a passive declare, not the management API's
 /// delayed figures). Panics if the queue does not exist.
 pub async fn queue_depth(conn: &Connection, queue: &str) -> u32 {
-    let ch = conn.create_channel().await.expect("channel");
-    let q = ch
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    orghub_broker::queue_depth(conn, queue)
         .await
-        .unwrap_or_else(|e| panic!("passive declare of {queue}: {e}"));
-    let _ = ch.close(200, "done".into()).await;
-    q.message_count()
+        .unwrap_or_else(|e| panic!("passive declare of {queue}: {e}"))
 }
 
 /// Takes (and acks) every message in `queue` right now. Consumes rather than `basic.get`s, which

@@ -386,20 +386,9 @@ pub async fn drain_queue(
 
 /// Exact number of messages in `queue` right now (a passive declare).
 pub async fn queue_depth(conn: &Connection, queue: &str) -> u32 {
-    let channel = conn.create_channel().await.expect("channel");
-    let q = channel
-        .queue_declare(
-            queue.into(),
-            orghub_broker::lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    orghub_broker::queue_depth(conn, queue)
         .await
-        .unwrap_or_else(|e| panic!("passive declare of {queue}: {e}"));
-    let _ = channel.close(200, "counted".into()).await;
-    q.message_count()
+        .unwrap_or_else(|e| panic!("passive declare of {queue}: {e}"))
 }
 
 /// A header of a delivery as text (`None` if absent).

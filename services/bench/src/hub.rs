@@ -8,8 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use orghub_broker::lapin::Connection;
-use orghub_broker::lapin::options::QueueDeclareOptions;
-use orghub_broker::lapin::types::FieldTable;
 use orghub_contracts::Kommune;
 use serde::Deserialize;
 use serde_json::Value;
@@ -394,18 +392,5 @@ impl Hub {
 
 /// Ready messages in `queue` (a passive declare on its own channel).
 pub async fn queue_depth(conn: &Connection, queue: &str) -> Option<u32> {
-    let channel = conn.create_channel().await.ok()?;
-    let declared = channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .ok();
-    orghub_broker::close_channel(&channel, "counted").await;
-    declared.map(|q| q.message_count())
+    orghub_broker::queue_depth(conn, queue).await.ok()
 }
