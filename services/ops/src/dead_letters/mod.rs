@@ -570,6 +570,65 @@ mod tests {
     }
 
     #[test]
+    fn selectors_match_by_municipality_kind_and_time_of_failure() {
+        let (msg, props) = event_props();
+        let props = with_headers(props, &[(FAILED_AT, long("2026-03-02T10:00:00+00:00"))]);
+        let letter = DeadLetter::read(&props, &msg.body);
+        assert_eq!(letter.kommune(), Some(examples::kommune()));
+        assert_eq!(letter.kind(), Some(EntityKind::Unit));
+        let sel = |expr: &str| Selector::from_expressions(&[expr]).expect(expr);
+        let own = examples::kommune().to_string();
+        let other = if own == "101" { "751" } else { "101" };
+        assert!(sel(&format!("kommune={own}")).matches(&letter));
+        assert!(!sel(&format!("kommune={other}")).matches(&letter));
+        assert!(sel("kind=unit").matches(&letter));
+        assert!(!sel("kind=person").matches(&letter));
+        assert!(
+            sel("since=2026-03-02T10:00:00Z").matches(&letter),
+            "since is inclusive"
+        );
+        assert!(
+            !sel("until=2026-03-02T10:00:00Z").matches(&letter),
+            "until is exclusive"
+        );
+        assert!(sel("since=2026-03-01,until=2026-03-03").matches(&letter));
+        assert!(!sel("since=2026-03-03").matches(&letter));
+        let undated = DeadLetter::read(&BasicProperties::default(), &msg.body);
+        assert!(
+            !sel("since=2000-01-01").matches(&undated),
+            "a time filter never matches a dead letter without a time"
+        );
+    }
+
+    #[test]
+    fn a_message_read_closely_shows_every_header_and_property() {
+        let (msg, props) = event_props();
+        let props = with_headers(
+            props,
+            &[
+                (ERROR_KIND, long("bad-data")),
+                ("x-death", x_death("rejected")),
+            ],
+        );
+        let m = DeadLetterMessage::read(&props, &msg.body);
+        assert_eq!(m.letter.reason, "bad-data");
+        assert_eq!(
+            m.headers.get(ERROR_KIND).map(String::as_str),
+            Some("bad-data")
+        );
+        let death = m.headers.get("x-death").expect("x-death rendered");
+        assert!(
+            death.contains("\"queue\":\"sub.x\"") && death.contains("2026-02-02T02:40:00"),
+            "{death}"
+        );
+        assert_eq!(
+            m.properties.get("message_id").map(String::as_str),
+            Some(msg.message_id.as_str())
+        );
+        assert!(m.body_json().is_some_and(|b| b.get("data").is_some()));
+    }
+
+    #[test]
     fn a_replayed_copy_keeps_the_event_and_drops_failure_and_broker_headers() {
         let (msg, props) = event_props();
         let props = with_headers(
