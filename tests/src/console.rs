@@ -259,20 +259,7 @@ impl PoisonedHub {
             format!("type = \"postgres\"\nurl = \"{}\"", cache.url),
         );
         let subscriber = TestSubscriber::start(&spec, Command::Run).await;
-        sqlx::raw_sql(
-            "CREATE FUNCTION public.no_forbidden() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-               IF NEW.document->'timeline'->0->>'name' = 'Forbudt' THEN
-                 RAISE EXCEPTION 'units named Forbudt are not allowed here';
-               END IF;
-               RETURN NEW;
-             END $$;
-             CREATE TRIGGER no_forbidden BEFORE INSERT OR UPDATE ON orghub_cache.entity
-               FOR EACH ROW EXECUTE FUNCTION public.no_forbidden();",
-        )
-        .execute(&cache.pool)
-        .await
-        .expect("the poisoning trigger");
+        crate::subscriber::refuse_units_named_forbudt(&cache.pool).await;
         let amqp = orghub_broker::connect(&vhost.amqp_url, "console probe")
             .await
             .expect("amqp");

@@ -16,6 +16,7 @@ pub struct Args {
     #[arg(
         long,
         env = "ORGHUB_CONSOLE_LISTEN",
+        hide_env_values = true,
         value_name = "ADDR",
         default_value = "127.0.0.1:8090"
     )]

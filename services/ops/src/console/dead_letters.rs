@@ -565,32 +565,33 @@ fn detail_body(
         h2 { "The event beside the hub's current document" }
         (comparison(event_data.as_ref(), hub))
         h2 { "Headers" }
+        (names_and_values("AMQP headers of the dead letter", "Header", message.headers.iter().map(|(k, v)| (k.as_str(), v.as_str()))))
+        h2 { "Properties" }
+        (names_and_values("AMQP properties of the dead letter", "Property", message.properties.iter().map(|(k, v)| (*k, v.as_str()))))
+        details {
+            summary { "The message body as received" }
+            pre { code { (body_text(message, body_json.as_ref())) } }
+        }
+    }
+}
+
+/// A two-column table of names and values (long values cut).
+fn names_and_values<'a>(
+    caption: &str,
+    name: &str,
+    rows: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Markup {
+    html! {
         div.scroll {
             table {
-                caption { "AMQP headers of the dead letter" }
-                thead { tr { th scope="col" { "Header" } th scope="col" { "Value" } } }
+                caption { (caption) }
+                thead { tr { th scope="col" { (name) } th scope="col" { "Value" } } }
                 tbody {
-                    @for (k, v) in &message.headers {
+                    @for (k, v) in rows {
                         tr { td { code { (k) } } td { code { (cut(v, 2000)) } } }
                     }
                 }
             }
-        }
-        h2 { "Properties" }
-        div.scroll {
-            table {
-                caption { "AMQP properties of the dead letter" }
-                thead { tr { th scope="col" { "Property" } th scope="col" { "Value" } } }
-                tbody {
-                    @for (k, v) in &message.properties {
-                        tr { td { code { (k) } } td { code { (v) } } }
-                    }
-                }
-            }
-        }
-        details {
-            summary { "The message body as received" }
-            pre { code { (body_text(message, body_json.as_ref())) } }
         }
     }
 }
