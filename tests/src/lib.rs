@@ -14,6 +14,8 @@
 //!   reader, a fault-injecting sink decorator and the webhook test server.
 //! - [`ops`]: the real `orghubctl` run against a test's database, vhost and writer, subscriber
 //!   topologies and fabricated dead letters.
+//! - [`console`]: the operator's console in-process, a cookie-keeping client for it, and a hub
+//!   with a poisoned subscriber to look at.
 //!
 //! Tests call [`TestDatabase::drop_now`] and [`TestVhost::delete_now`] at their end. A test that
 //! panics before leaves its database or vhost behind; that is harmless, since every name is
@@ -26,6 +28,7 @@
 //! `http://guest:guest@127.0.0.1:15672`), `ORGHUB_TEST_AMQP_URL` (default
 //! `amqp://guest:guest@127.0.0.1:5672`, without a vhost).
 
+pub mod console;
 pub mod ops;
 pub mod subscriber;
 pub mod writer;

@@ -217,6 +217,26 @@ impl Drop for TestSubscriber {
     }
 }
 
+/// Poisons a PostgreSQL sink the way a fagsystem's own rule would: a trigger on its cache table
+/// refuses units named "Forbudt" (`units named Forbudt are not allowed here`), so their events
+/// dead-letter as `sink-permanent`. `DROP TRIGGER no_forbidden ON orghub_cache.entity` repairs it.
+pub async fn refuse_units_named_forbudt(cache: &PgPool) {
+    sqlx::raw_sql(
+        "CREATE FUNCTION public.no_forbidden() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.document->'timeline'->0->>'name' = 'Forbudt' THEN
+             RAISE EXCEPTION 'units named Forbudt are not allowed here';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER no_forbidden BEFORE INSERT OR UPDATE ON orghub_cache.entity
+           FOR EACH ROW EXECUTE FUNCTION public.no_forbidden();",
+    )
+    .execute(cache)
+    .await
+    .expect("the poisoning trigger");
+}
+
 /// The writer's snapshot of `kommune`: live entities, CPR removed (sinks never hold it).
 pub async fn snapshot(writer: &TestWriter, kommune: &str) -> SinkState {
     let reply = writer.get(&format!("/api/v1/{kommune}/snapshot")).await;

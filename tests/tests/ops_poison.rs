@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use orghub_subscriber::Command;
 use orghub_tests::ops::{Ctl, queue_depth, unique_name};
-use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, snapshot};
+use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, refuse_units_named_forbudt, snapshot};
 use orghub_tests::writer::TestWriter;
 use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::json;
@@ -41,20 +41,7 @@ async fn a_poisoned_subscriber_is_repaired_by_dlq_replay_and_converges_without_a
     );
     let subscriber = TestSubscriber::start(&spec, Command::Run).await;
     // The fagsystem's own rule, as a trigger on the cache table: no unit named "Forbudt".
-    sqlx::raw_sql(
-        "CREATE FUNCTION public.no_forbidden() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           IF NEW.document->'timeline'->0->>'name' = 'Forbudt' THEN
-             RAISE EXCEPTION 'units named Forbudt are not allowed here';
-           END IF;
-           RETURN NEW;
-         END $$;
-         CREATE TRIGGER no_forbidden BEFORE INSERT OR UPDATE ON orghub_cache.entity
-           FOR EACH ROW EXECUTE FUNCTION public.no_forbidden();",
-    )
-    .execute(&cache.pool)
-    .await
-    .expect("trigger");
+    refuse_units_named_forbudt(&cache.pool).await;
 
     // 30 units, one of them refused; then a second version of the refused one: 2 dead letters.
     // (The second is written after the first was dead-lettered: in one batch, the sink would

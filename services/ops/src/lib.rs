@@ -8,8 +8,10 @@
 //! - [`settings`]: connection settings from flags and environment (`DATABASE_URL`, `AMQP_URL`,
 //!   `RABBITMQ_MGMT_URL`, `ORGHUB_VHOST`, `ORGHUB_WRITER_URL`, `ORGHUB_ADMIN_TOKEN`,
 //!   `ORGHUB_TOKEN`).
-//! - [`cmd`]: one file per command (`status`, `dlq`, `subscriber`, `token`, `import`,
-//!   `generate`, `demo`).
+//! - [`cmd`]: one file per command (`status`, `dlq`, `console`, `subscriber`, `token`,
+//!   `import`, `generate`, `demo`).
+//! - [`console`]: the operator's web console (`orghubctl console`): overview, dead letters beside
+//!   the hub's documents, filter-driven replay and purge, behind the admin token.
 //! - [`dead_letters`]: reading a dead letter, selecting, and the AMQP scan that replays or
 //!   purges without ever losing a message ([`dead_letters::DeadLetterQueues`], usable from
 //!   tests and other tools).
@@ -23,6 +25,7 @@
 //! exceeded; 4 not found (unknown subscriber, dead letter id, token).
 
 pub mod cmd;
+pub mod console;
 pub mod dead_letters;
 pub mod error;
 pub mod names;
@@ -59,6 +62,11 @@ pub enum Command {
     /// Dead letters: list, show, replay, purge.
     #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
     Dlq(cmd::dlq::DlqCommand),
+    /// The operator's web console on 127.0.0.1:8090: lag and queues (reloading itself), dead
+    /// letters beside the entity's current document, and replay or purge by a filter with a
+    /// dry run first. Sign in with ORGHUB_ADMIN_TOKEN.
+    #[command(after_help = error::EXIT_CODES_HELP)]
+    Console(cmd::console::Args),
     /// Subscribers: create (topology, policy, RabbitMQ user and permissions, writer token,
     /// config), repair, list, delete.
     #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
@@ -86,6 +94,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Status(args) => cmd::status::run(args, settings).await,
         Command::Dlq(command) => cmd::dlq::run(command, settings).await,
+        Command::Console(args) => cmd::console::run(args, settings).await,
         Command::Subscriber(command) => cmd::subscriber::run(command, settings).await,
         Command::Token(command) => cmd::token::run(command, settings).await,
         Command::Import(args) => cmd::import::run(args, settings).await,

@@ -3,6 +3,11 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = orghub_ops::Cli::parse();
-    orghub_telemetry::init_quiet("orghubctl");
+    // The console is a server: it logs logins and redrives at INFO. Commands print their output.
+    if matches!(cli.command, orghub_ops::Command::Console(_)) {
+        orghub_telemetry::init("orghubctl");
+    } else {
+        orghub_telemetry::init_quiet("orghubctl");
+    }
     orghub_ops::run(cli).await
 }

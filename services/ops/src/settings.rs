@@ -12,7 +12,7 @@ use crate::writer_api::WriterClient;
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Global options")]
 pub struct Settings {
-    /// PostgreSQL URL of the hub's database (the writer's), read by `status`.
+    /// PostgreSQL URL of the hub's database (the writer's), read by `status` and `console`.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -48,7 +48,8 @@ pub struct Settings {
     #[arg(long, env = "ORGHUB_VHOST", hide_env_values = true, global = true)]
     pub vhost: Option<String>,
 
-    /// The writer's base URL (token commands, `subscriber create|delete`, `import`).
+    /// The writer's base URL (token commands, `subscriber create|delete`, `import`, and
+    /// `console` for the hub's documents).
     #[arg(
         long,
         env = "ORGHUB_WRITER_URL",
@@ -59,7 +60,7 @@ pub struct Settings {
     pub writer_url: String,
 
     /// Admin token of the writer's API (`token` commands, `subscriber create|delete`); also used
-    /// by `import` when ORGHUB_TOKEN is not set.
+    /// by `import` when ORGHUB_TOKEN is not set, and the login of `console`.
     #[arg(
         long,
         env = "ORGHUB_ADMIN_TOKEN",

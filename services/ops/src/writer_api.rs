@@ -1,14 +1,16 @@
-//! A client of the writer's HTTP API for what operators do: the admin token API and the NDJSON
-//! import. Errors say whether the writer was unreachable, refused the token, found nothing, or
-//! refused the input, so the command can pick the right exit code.
+//! A client of the writer's HTTP API for what operators do: the admin token API, the NDJSON
+//! import, and an entity's current document (the console shows it beside a dead letter). Errors
+//! say whether the writer was unreachable, refused the token, found nothing, or refused the
+//! input, so the command can pick the right exit code.
 
 use std::time::Duration;
 
 use orghub_broker::redact_url;
-use orghub_contracts::Kommune;
+use orghub_contracts::{EntityKind, Kommune};
 use reqwest::{Method, StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 use crate::error::CliError;
 
@@ -199,6 +201,28 @@ impl WriterClient {
         self.call(Method::DELETE, &["api", "v1", "admin", "tokens", id], None)
             .await
             .map(drop)
+    }
+
+    /// An entity's current document (`GET /api/v1/{kommune}/{kind-path}/{uuid}`); `None` when
+    /// the hub has no such entity.
+    pub async fn entity(
+        &self,
+        kommune: Kommune,
+        kind: EntityKind,
+        uuid: Uuid,
+    ) -> Result<Option<Value>, WriterError> {
+        let segments = [
+            "api",
+            "v1",
+            &kommune.to_string(),
+            kind.path(),
+            &uuid.to_string(),
+        ];
+        match self.call(Method::GET, &segments, None).await {
+            Ok(document) => Ok(Some(document)),
+            Err(WriterError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Streams `body` (NDJSON) to the municipality's import.

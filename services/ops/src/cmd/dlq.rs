@@ -71,8 +71,14 @@ pub struct Select {
     /// Dead letters of this event type (`unit.created` or `dk.orghub.org.unit.created.v1`).
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
+    /// Dead letters matching every `key=value` of a filter (comma-separated, repeatable; the
+    /// console's filter): reason, kommune (751), kind (unit, person, ...), type, id, since and
+    /// until (when it was dead-lettered: RFC 3339, YYYY-MM-DDTHH:MM in UTC, or YYYY-MM-DD;
+    /// since inclusive, until exclusive). E.g. `--filter kommune=751,kind=unit,since=2026-12-01`.
+    #[arg(long = "filter", value_name = "KEY=VALUE,...")]
+    filters: Vec<String>,
     /// Every dead letter.
-    #[arg(long, conflicts_with_all = ["ids", "reason", "event_type"])]
+    #[arg(long, conflicts_with_all = ["ids", "reason", "event_type", "filters"])]
     all: bool,
 }
 
@@ -88,27 +94,54 @@ pub struct Filter {
     /// Only dead letters of this event type.
     #[arg(long = "type", value_name = "TYPE")]
     event_type: Option<String>,
+    /// Only dead letters matching a filter (as for `replay --filter`).
+    #[arg(long = "filter", value_name = "KEY=VALUE,...")]
+    filters: Vec<String>,
 }
 
-impl From<Select> for Selector {
-    fn from(s: Select) -> Self {
-        Selector {
-            all: s.all,
-            ids: s.ids,
-            reason: s.reason,
-            event_type: s.event_type,
+/// The selector that flags and `--filter` expressions say together.
+fn selector(
+    all: bool,
+    ids: Vec<String>,
+    reason: Option<String>,
+    event_type: Option<String>,
+    filters: &[String],
+) -> Result<Selector, CliError> {
+    let mut selector = Selector::from_expressions(filters)
+        .map_err(|e| CliError::usage(format!("--filter: {e}")))?;
+    selector.all = all;
+    for id in ids {
+        selector
+            .add("id", &id)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    }
+    for (key, value) in [("reason", reason), ("type", event_type)] {
+        if let Some(value) = value {
+            selector
+                .add(key, &value)
+                .map_err(|e| CliError::usage(format!("--{key} with --filter {key}=...: {e}")))?;
         }
+    }
+    Ok(selector)
+}
+
+impl TryFrom<Select> for Selector {
+    type Error = CliError;
+    fn try_from(s: Select) -> Result<Self, CliError> {
+        let selector = selector(s.all, s.ids, s.reason, s.event_type, &s.filters)?;
+        if selector.is_empty() {
+            return Err(CliError::usage(
+                "select dead letters with --id, --reason, --type, --filter or --all",
+            ));
+        }
+        Ok(selector)
     }
 }
 
-impl From<Filter> for Selector {
-    fn from(f: Filter) -> Self {
-        Selector {
-            all: false,
-            ids: f.ids,
-            reason: f.reason,
-            event_type: f.event_type,
-        }
+impl TryFrom<Filter> for Selector {
+    type Error = CliError;
+    fn try_from(f: Filter) -> Result<Self, CliError> {
+        selector(false, f.ids, f.reason, f.event_type, &f.filters)
     }
 }
 
@@ -128,17 +161,17 @@ pub async fn run(command: DlqCommand, settings: &Settings) -> Result<(), CliErro
             subscriber,
             limit,
             filter,
-        } => show(settings, &subscriber, limit, filter.into()).await,
+        } => show(settings, &subscriber, limit, filter.try_into()?).await,
         DlqCommand::Replay {
             subscriber,
             select,
             max_replays,
-        } => replay(settings, &subscriber, select.into(), max_replays).await,
+        } => replay(settings, &subscriber, select.try_into()?, max_replays).await,
         DlqCommand::Purge {
             subscriber,
             select,
             yes,
-        } => purge(settings, &subscriber, select.into(), yes).await,
+        } => purge(settings, &subscriber, select.try_into()?, yes).await,
     }
 }
 

@@ -1,12 +1,15 @@
-//! Dead letters: what one says ([`DeadLetter`], read from its properties, headers and body),
-//! which ones an operator means ([`Selector`]), and the properties a replayed or parked copy
-//! carries ([`republish_properties`]). [`queue`] does the AMQP work on `sub.<name>.dlq`.
+//! Dead letters: what one says ([`DeadLetter`], read from its properties, headers and body;
+//! [`DeadLetterMessage`] with everything the message carries), which ones an operator means
+//! ([`Selector`], written as `--filter` expressions or the console's query by [`filter`]), and the
+//! properties a replayed or parked copy carries ([`republish_properties`]). [`queue`] does the
+//! AMQP work on `sub.<name>.dlq`.
 //!
 //! Header conventions (agreed with the subscriber runtime): a dead letter the runtime made
 //! carries `orghub-error-kind`, `orghub-error`, `orghub-attempts`, `orghub-failed-at` (RFC 3339)
 //! and `orghub-subscriber`; one the broker made (delivery limit) carries only `x-death`.
 //! `orghub-replay-count` counts replays.
 
+pub mod filter;
 pub mod queue;
 
 use std::collections::BTreeMap;
@@ -15,9 +18,11 @@ use chrono::{DateTime, Utc};
 use orghub_broker::headers_to_map;
 use orghub_broker::lapin::BasicProperties;
 use orghub_broker::lapin::types::{AMQPValue, ShortString};
+use orghub_contracts::{EntityKind, EventType, Kommune};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use filter::FilterError;
 pub use queue::{DeadLetterQueues, DlqError, PurgeReport, ReplayReport, Unconfirmed};
 
 pub use orghub_contracts::dead_letter::{
@@ -43,6 +48,8 @@ pub struct DeadLetter {
     pub subject: Option<String>,
     /// `ce-entityversion` or the body's `entityversion`.
     pub entity_version: Option<String>,
+    /// The municipality (`ce-kommune` or the body's `kommune`).
+    pub kommune: Option<String>,
     /// `orghub-error-kind`, `delivery-limit` for the broker's own dead letters, or `unknown`.
     pub reason: String,
     pub attempts: Option<String>,
@@ -105,6 +112,7 @@ impl DeadLetter {
                 .or_else(|| from_body("type")),
             subject: header("ce-subject").or_else(|| from_body("subject")),
             entity_version: header("ce-entityversion").or_else(|| from_body("entityversion")),
+            kommune: header("ce-kommune").or_else(|| from_body("kommune")),
             reason,
             attempts: header(ATTEMPTS).or_else(|| header("x-delivery-count")),
             error,
@@ -120,6 +128,119 @@ impl DeadLetter {
             .as_deref()
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The entity kind its event type names.
+    pub fn kind(&self) -> Option<EntityKind> {
+        self.event_type
+            .as_deref()
+            .and_then(|t| EventType::parse(t).ok())
+            .map(|t| t.kind)
+    }
+
+    /// The municipality it is about, if it names a real one.
+    pub fn kommune(&self) -> Option<Kommune> {
+        self.kommune.as_deref().and_then(|k| Kommune::parse(k).ok())
+    }
+}
+
+/// A dead letter with everything its message carries, for reading one closely: every header
+/// (the broker's `x-death` rendered as JSON), the AMQP properties and the body.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterMessage {
+    pub letter: DeadLetter,
+    pub headers: BTreeMap<String, String>,
+    /// The AMQP properties that are set, by name (`message_id`, `type`, `timestamp`, ...).
+    pub properties: BTreeMap<&'static str, String>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+}
+
+impl DeadLetterMessage {
+    pub fn read(props: &BasicProperties, body: &[u8]) -> DeadLetterMessage {
+        let headers = props
+            .headers()
+            .iter()
+            .flat_map(|table| table.inner())
+            .map(|(name, value)| (name.to_string(), amqp_text(value)))
+            .collect();
+        let mut properties = BTreeMap::new();
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(v) = value {
+                properties.insert(name, v);
+            }
+        };
+        let short = |s: &Option<ShortString>| s.as_ref().map(ToString::to_string);
+        put("content_type", short(props.content_type()));
+        put("content_encoding", short(props.content_encoding()));
+        put(
+            "delivery_mode",
+            props.delivery_mode().map(|m| m.to_string()),
+        );
+        put("priority", props.priority().map(|p| p.to_string()));
+        put("correlation_id", short(props.correlation_id()));
+        put("message_id", short(props.message_id()));
+        put(
+            "timestamp",
+            props.timestamp().map(|t| {
+                i64::try_from(t)
+                    .ok()
+                    .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+                    .map_or_else(|| t.to_string(), |t| t.to_rfc3339())
+            }),
+        );
+        put("type", short(props.kind()));
+        put("app_id", short(props.app_id()));
+        DeadLetterMessage {
+            letter: DeadLetter::read(props, body),
+            headers,
+            properties,
+            body: body.to_vec(),
+        }
+    }
+
+    /// The body as JSON, if it is.
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// An AMQP value as text: strings as they are, tables and arrays (`x-death`) as JSON.
+fn amqp_text(value: &AMQPValue) -> String {
+    match amqp_json(value) {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+fn amqp_json(value: &AMQPValue) -> Value {
+    match value {
+        AMQPValue::Boolean(b) => Value::Bool(*b),
+        AMQPValue::ShortShortInt(n) => (*n).into(),
+        AMQPValue::ShortShortUInt(n) => (*n).into(),
+        AMQPValue::ShortInt(n) => (*n).into(),
+        AMQPValue::ShortUInt(n) => (*n).into(),
+        AMQPValue::LongInt(n) => (*n).into(),
+        AMQPValue::LongUInt(n) => (*n).into(),
+        AMQPValue::LongLongInt(n) => (*n).into(),
+        AMQPValue::Timestamp(t) => i64::try_from(*t)
+            .ok()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
+            .map_or_else(|| (*t).into(), |t| t.to_rfc3339().into()),
+        AMQPValue::Float(n) => Value::from(f64::from(*n)),
+        AMQPValue::Double(n) => Value::from(*n),
+        AMQPValue::ShortString(s) => s.to_string().into(),
+        AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned().into(),
+        AMQPValue::ByteArray(b) => hex::encode(b.as_slice()).into(),
+        AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_json).collect()),
+        AMQPValue::FieldTable(t) => Value::Object(
+            t.inner()
+                .iter()
+                .map(|(k, v)| (k.to_string(), amqp_json(v)))
+                .collect(),
+        ),
+        AMQPValue::DecimalValue(d) => format!("{d:?}").into(),
+        AMQPValue::Void => Value::Null,
     }
 }
 
@@ -163,6 +284,8 @@ fn first_death(props: &BasicProperties) -> Option<Death> {
 }
 
 /// Which dead letters a command acts on. Criteria combine with "and"; several ids with "or".
+/// The CLI (`--id`, `--reason`, `--type`, `--filter`) and the console's filter fill the same
+/// one ([`filter`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selector {
     pub all: bool,
@@ -170,6 +293,14 @@ pub struct Selector {
     pub reason: Option<String>,
     /// A full type (`dk.orghub.org.unit.created.v1`) or its short form (`unit.created`).
     pub event_type: Option<String>,
+    /// The municipality the event is about.
+    pub kommune: Option<Kommune>,
+    /// The entity kind the event is about.
+    pub kind: Option<EntityKind>,
+    /// Dead-lettered at or after this instant (`orghub-failed-at`, else the `x-death` time).
+    pub since: Option<DateTime<Utc>>,
+    /// Dead-lettered before this instant.
+    pub until: Option<DateTime<Utc>>,
 }
 
 impl Selector {
@@ -183,7 +314,14 @@ impl Selector {
 
     /// Whether no criterion at all was given (a command must refuse that).
     pub fn is_empty(&self) -> bool {
-        !self.all && self.ids.is_empty() && self.reason.is_none() && self.event_type.is_none()
+        !self.all
+            && self.ids.is_empty()
+            && self.reason.is_none()
+            && self.event_type.is_none()
+            && self.kommune.is_none()
+            && self.kind.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
     }
 
     pub fn matches(&self, letter: &DeadLetter) -> bool {
@@ -205,7 +343,15 @@ impl Selector {
                 .as_ref()
                 .is_some_and(|ty| ty == want || short_type(want).is_some_and(|full| *ty == full))
         });
-        id_ok && reason_ok && type_ok
+        let kommune_ok = self.kommune.is_none_or(|k| letter.kommune() == Some(k));
+        let kind_ok = self.kind.is_none_or(|k| letter.kind() == Some(k));
+        let time_ok = match (self.since, self.until) {
+            (None, None) => true,
+            (since, until) => letter
+                .failed_at_time()
+                .is_some_and(|at| since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u)),
+        };
+        id_ok && reason_ok && type_ok && kommune_ok && kind_ok && time_ok
     }
 
     /// How the selection reads in messages: `--all`, `--id a --reason b`, ...
@@ -219,6 +365,14 @@ impl Selector {
         }
         if let Some(t) = &self.event_type {
             parts.push(format!("--type {t}"));
+        }
+        let rest: Vec<String> = filter::pairs(self)
+            .into_iter()
+            .filter(|(key, _)| matches!(*key, "kommune" | "kind" | "since" | "until"))
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        if !rest.is_empty() {
+            parts.push(format!("--filter {}", rest.join(",")));
         }
         parts.join(" ")
     }
@@ -367,6 +521,7 @@ mod tests {
             ids: ids.iter().map(|s| (*s).to_owned()).collect(),
             reason: reason.map(str::to_owned),
             event_type: ty.map(str::to_owned),
+            ..Selector::default()
         };
         assert!(Selector::all().matches(&letter));
         assert!(!Selector::default().matches(&letter));
@@ -378,6 +533,65 @@ mod tests {
         assert!(sel(&[], None, Some("unit.updated")).matches(&letter));
         assert!(sel(&[], None, Some("dk.orghub.org.unit.updated.v1")).matches(&letter));
         assert!(!sel(&[], Some("bad-data"), Some("unit.created")).matches(&letter));
+    }
+
+    #[test]
+    fn selectors_match_by_municipality_kind_and_time_of_failure() {
+        let (msg, props) = event_props();
+        let props = with_headers(props, &[(FAILED_AT, long("2026-03-02T10:00:00+00:00"))]);
+        let letter = DeadLetter::read(&props, &msg.body);
+        assert_eq!(letter.kommune(), Some(examples::kommune()));
+        assert_eq!(letter.kind(), Some(EntityKind::Unit));
+        let sel = |expr: &str| Selector::from_expressions(&[expr]).expect(expr);
+        let own = examples::kommune().to_string();
+        let other = if own == "101" { "751" } else { "101" };
+        assert!(sel(&format!("kommune={own}")).matches(&letter));
+        assert!(!sel(&format!("kommune={other}")).matches(&letter));
+        assert!(sel("kind=unit").matches(&letter));
+        assert!(!sel("kind=person").matches(&letter));
+        assert!(
+            sel("since=2026-03-02T10:00:00Z").matches(&letter),
+            "since is inclusive"
+        );
+        assert!(
+            !sel("until=2026-03-02T10:00:00Z").matches(&letter),
+            "until is exclusive"
+        );
+        assert!(sel("since=2026-03-01,until=2026-03-03").matches(&letter));
+        assert!(!sel("since=2026-03-03").matches(&letter));
+        let undated = DeadLetter::read(&BasicProperties::default(), &msg.body);
+        assert!(
+            !sel("since=2000-01-01").matches(&undated),
+            "a time filter never matches a dead letter without a time"
+        );
+    }
+
+    #[test]
+    fn a_message_read_closely_shows_every_header_and_property() {
+        let (msg, props) = event_props();
+        let props = with_headers(
+            props,
+            &[
+                (ERROR_KIND, long("bad-data")),
+                ("x-death", x_death("rejected")),
+            ],
+        );
+        let m = DeadLetterMessage::read(&props, &msg.body);
+        assert_eq!(m.letter.reason, "bad-data");
+        assert_eq!(
+            m.headers.get(ERROR_KIND).map(String::as_str),
+            Some("bad-data")
+        );
+        let death = m.headers.get("x-death").expect("x-death rendered");
+        assert!(
+            death.contains("\"queue\":\"sub.x\"") && death.contains("2026-02-02T02:40:00"),
+            "{death}"
+        );
+        assert_eq!(
+            m.properties.get("message_id").map(String::as_str),
+            Some(msg.message_id.as_str())
+        );
+        assert!(m.body_json().is_some_and(|b| b.get("data").is_some()));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use orghub_broker::{
 };
 use serde::Serialize;
 
-use super::{DeadLetter, Republish, Selector, republish_properties};
+use super::{DeadLetter, DeadLetterMessage, Republish, Selector, republish_properties};
 
 /// What went wrong working on a dead-letter queue.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,17 @@ impl DeadLetterQueues {
         filter: &Selector,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, DlqError> {
+        let messages = self.read(name, filter, limit).await?;
+        Ok(messages.into_iter().map(|m| m.letter).collect())
+    }
+
+    /// As [`DeadLetterQueues::show`], with each message's headers, properties and body.
+    pub async fn read(
+        &self,
+        name: &SubscriberName,
+        filter: &Selector,
+        limit: usize,
+    ) -> Result<Vec<DeadLetterMessage>, DlqError> {
         let mut scan = Scan::open(&self.conn, name).await?;
         let mut out = Vec::new();
         let result = async {
@@ -102,9 +113,9 @@ impl DeadLetterQueues {
                 let Some(delivery) = scan.next().await? else {
                     break;
                 };
-                let letter = DeadLetter::read(&delivery.properties, &delivery.data);
-                if filter.is_empty() || filter.matches(&letter) {
-                    out.push(letter);
+                let message = DeadLetterMessage::read(&delivery.properties, &delivery.data);
+                if filter.is_empty() || filter.matches(&message.letter) {
+                    out.push(message);
                 }
             }
             Ok(())
