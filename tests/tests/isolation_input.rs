@@ -547,7 +547,7 @@ async fn a_one_gigabyte_import_stream_runs_in_bounded_memory() {
     let peak = peak_kb();
     println!(
         "streamed {} MiB ({} lines) in {:?}: writer peak RSS {} MiB (before the import {} MiB); {summary}",
-        chunks * chunk_len >> 20,
+        (chunks * chunk_len) >> 20,
         chunks * 1000,
         started.elapsed(),
         peak / 1024,
