@@ -486,3 +486,50 @@ async fn end_absent(
         absent = blocked;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::bytes::BytesMut;
+    use tokio_util::codec::Decoder;
+
+    use super::{Line, MAX_LINE, NdjsonLines};
+
+    fn lines(input: &[u8]) -> Vec<String> {
+        let mut codec = NdjsonLines::default();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        // Fed in small pieces, as a body arrives.
+        for piece in input.chunks(4096) {
+            buf.extend_from_slice(piece);
+            while let Some(line) = codec.decode(&mut buf).expect("decodes") {
+                out.push(line);
+            }
+        }
+        while let Some(line) = codec.decode_eof(&mut buf).expect("decodes") {
+            out.push(line);
+        }
+        out.into_iter()
+            .map(|l| match l {
+                Line::Text(t) => t,
+                Line::TooLong => "<too long>".into(),
+                Line::NotUtf8 => "<not utf-8>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_one_refused_line_and_reading_goes_on() {
+        let long = "x".repeat(MAX_LINE + 10);
+        let input = format!("a\r\n{long}\nb\n{long}");
+        assert_eq!(
+            lines(input.as_bytes()),
+            ["a", "<too long>", "b", "<too long>"]
+        );
+        let exactly = "y".repeat(MAX_LINE);
+        assert_eq!(
+            lines(format!("{exactly}\nc").as_bytes()),
+            [exactly.as_str(), "c"]
+        );
+        assert_eq!(lines(b"\xff\xfe\nd\n"), ["<not utf-8>", "d"]);
+    }
+}
