@@ -70,18 +70,23 @@ impl Env {
 
     /// Waits until a writer's transaction waits for a row lock.
     async fn until_a_write_waits_for_the_lock(&self) {
+        self.until_writes_wait_for_locks(1).await;
+    }
+
+    /// Waits until `n` writers' transactions wait for a lock.
+    async fn until_writes_wait_for_locks(&self, n: i64) {
         eventually(
             Duration::from_secs(10),
-            "a write waiting for the municipality's row lock",
+            "writes waiting for a lock",
             || async {
-                let n: i64 = sqlx::query_scalar(
+                let waiting: i64 = sqlx::query_scalar(
                     "SELECT count(*) FROM pg_stat_activity
                      WHERE datname = current_database() AND wait_event_type = 'Lock'",
                 )
                 .fetch_one(&self.db.pool)
                 .await
                 .ok()?;
-                (n > 0).then_some(())
+                (waiting >= n).then_some(())
             },
         )
         .await;
@@ -285,6 +290,43 @@ async fn nul_in_a_note_or_an_address_is_refused_while_the_writes_beside_it_succe
         };
         assert_eq!(status, expected, "{uuid}: {text}");
     }
+    env.finish().await;
+}
+
+#[tokio::test]
+async fn two_municipalities_creating_the_same_uuid_at_once_get_201_and_409_never_500() {
+    let env = Env::start().await;
+    // The test holds the event table, so that 751's write stops before its commit with its
+    // entity row inserted; 101's write of the same UUID then waits for that row, and fails on
+    // its unique key once 751 commits.
+    let mut hold = env.db.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE event IN SHARE MODE")
+        .execute(&mut *hold)
+        .await
+        .expect("lock the event table");
+    let w = &env.writer;
+    let put = |kommune: &'static str| {
+        let (client, base) = (w.client.clone(), w.base.clone());
+        tokio::spawn(async move {
+            let r = client
+                .put(format!("{base}/api/v1/{kommune}/units/{}", id(1)))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&root_unit())
+                .send()
+                .await
+                .expect("reaches the writer");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    };
+    let first = put("751");
+    env.until_writes_wait_for_locks(1).await;
+    let second = put("101");
+    env.until_writes_wait_for_locks(2).await;
+    hold.rollback().await.expect("release the event table");
+    let (status, text) = first.await.expect("task");
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = second.await.expect("task");
+    assert_eq!(status, 409, "the UUID is 751's: {text}");
     env.finish().await;
 }
 
