@@ -183,6 +183,20 @@ impl Attributes for Manager {
         "responsibilities",
     ];
     const REQUIRED: &'static [&'static str] = &["unit"];
+    fn check(&self) -> Vec<FieldError> {
+        let n = self.responsibilities.len();
+        if n > crate::limits::MAX_LIST_ITEMS {
+            vec![FieldError::new(
+                "/responsibilities",
+                format!(
+                    "{n} responsibilities, at most {} are allowed",
+                    crate::limits::MAX_LIST_ITEMS
+                ),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
     fn references(&self) -> Vec<Reference> {
         let mut refs = vec![Reference {
             field: "/unit",
@@ -275,6 +289,9 @@ impl Attributes for Address {
     }
     fn check(&self) -> Vec<FieldError> {
         let v = self.value.as_str();
+        if let Err(e) = values::check_no_control(v, "value") {
+            return vec![FieldError::new("/value", e.0)];
+        }
         let result = match self.address_type {
             AddressType::Email => values::check_email(v),
             AddressType::Phone => values::check_phone(v),

@@ -5,7 +5,9 @@
 //! - [`values`]: validated attribute values (names, CPR, KLE numbers, contact checks).
 //! - [`kind`]: the seven entity kinds and the event actions.
 //! - [`entity`]: each kind's attributes, client-input parsing with JSON-pointer errors, references.
-//! - [`validity`]: valid-time intervals and the timeline algebra (put, clear, merge, covers).
+//! - [`validity`]: valid-time intervals and the timeline algebra (put, clear, merge, covers, diff).
+//! - [`integrity`]: the writer's integrity rules, over a small lookup of the world they check.
+//! - [`limits`]: the size limits of DESIGN §2, named once.
 //! - [`document`]: the entity document returned by the API and carried in events.
 //! - [`event`]: event types, routing keys, the typed event and its CloudEvents form (its
 //!   structured-mode JSON written and read in one pass).
@@ -20,8 +22,10 @@ pub mod document;
 pub mod entity;
 pub mod event;
 pub mod examples;
+pub mod integrity;
 pub mod kind;
 pub mod kommune;
+pub mod limits;
 pub mod schema;
 pub mod validity;
 pub mod values;
@@ -32,4 +36,4 @@ pub use entity::{Attributes, Attrs, FieldError, Reference, parse_state};
 pub use event::{DecodeError, EventType, OrgEvent, RoutingKey};
 pub use kind::{Action, EntityKind};
 pub use kommune::{Kommune, KommuneError};
-pub use validity::{Segment, Timeline, Validity};
+pub use validity::{Segment, Timeline, TimelineDiff, Validity};

@@ -51,9 +51,46 @@ fn end(to: Option<NaiveDate>) -> NaiveDate {
     to.unwrap_or(NaiveDate::MAX)
 }
 
+/// The first date the hub stores (PostgreSQL and ORG both go further back, but nothing real does).
+pub const FIRST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// The last date the hub stores.
+pub const LAST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// Refuses a date outside [`FIRST_DATE`] … [`LAST_DATE`]: PostgreSQL refuses some of them (a
+/// year -5000 would fail the whole transaction it is written in), and none is a real validity.
+pub fn check_date(date: NaiveDate) -> Result<NaiveDate, String> {
+    if (FIRST_DATE..=LAST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err(format!(
+            "{date} is outside the dates the hub stores ({FIRST_DATE} … {LAST_DATE})"
+        ))
+    }
+}
+
+impl std::fmt::Display for Validity {
+    /// `[from, to)`, or `[from, open)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.to {
+            Some(to) => write!(f, "[{}, {to})", self.from),
+            None => write!(f, "[{}, open)", self.from),
+        }
+    }
+}
+
 impl Validity {
-    /// An interval; `to` must be after `from`.
+    /// An interval; `to` must be after `from`, both within [`FIRST_DATE`] … [`LAST_DATE`].
     pub fn new(from: NaiveDate, to: Option<NaiveDate>) -> Result<Self, String> {
+        check_date(from)?;
+        if let Some(to) = to {
+            check_date(to)?;
+        }
         match to {
             Some(to) if to <= from => Err(format!(
                 "validity.to ({to}) must be after validity.from ({from}); to is exclusive"
@@ -98,6 +135,13 @@ pub struct Segment<A> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Timeline<A>(Vec<Segment<A>>);
+
+/// The segments a change removed and added; see [`Timeline::diff`].
+#[derive(Debug)]
+pub struct TimelineDiff<'a, A> {
+    pub removed: Vec<&'a Segment<A>>,
+    pub added: Vec<&'a Segment<A>>,
+}
 
 impl<A> Default for Timeline<A> {
     fn default() -> Self {
@@ -164,6 +208,35 @@ impl<A: Clone + PartialEq> Timeline<A> {
             }
         }
         cursor >= end(validity.to)
+    }
+
+    /// What changed from `old` to `self`: the segments of `old` that `self` no longer holds as
+    /// they were (`removed`), and the segments of `self` that `old` did not hold (`added`). Both
+    /// timelines are sorted, so this is one pass over each.
+    pub fn diff<'a>(&'a self, old: &'a Timeline<A>) -> TimelineDiff<'a, A> {
+        let (mut removed, mut added) = (Vec::new(), Vec::new());
+        let (mut i, mut j) = (0, 0);
+        while i < old.0.len() && j < self.0.len() {
+            let (o, n) = (&old.0[i], &self.0[j]);
+            if o == n {
+                i += 1;
+                j += 1;
+            } else if o.validity.from < n.validity.from {
+                removed.push(o);
+                i += 1;
+            } else if n.validity.from < o.validity.from {
+                added.push(n);
+                j += 1;
+            } else {
+                removed.push(o);
+                added.push(n);
+                i += 1;
+                j += 1;
+            }
+        }
+        removed.extend(&old.0[i..]);
+        added.extend(&self.0[j..]);
+        TimelineDiff { removed, added }
     }
 
     /// Writes `attrs` for `validity`: replaces whatever the timeline held in that interval and
@@ -316,6 +389,19 @@ mod tests {
         }
 
         #[test]
+        fn diff_names_exactly_the_segments_that_differ(t in timeline(), validity in interval(), value in 0u8..4) {
+            let mut after = t.clone();
+            after.put(validity, value);
+            let diff = after.diff(&t);
+            for s in t.segments() {
+                prop_assert_eq!(diff.removed.contains(&s), !after.segments().contains(s));
+            }
+            for s in after.segments() {
+                prop_assert_eq!(diff.added.contains(&s), !t.segments().contains(s));
+            }
+        }
+
+        #[test]
         fn covers_agrees_with_pointwise_lookup(t in timeline(), from in 0i64..80, len in 1i64..30) {
             let validity = v(from, Some(from + len));
             let pointwise = (from..from + len).all(|n| t.at(d(n)).is_some());
@@ -332,6 +418,16 @@ mod tests {
         assert_eq!(t.segments().len(), 2);
         assert_eq!(t.span(), Some(v(0, Some(15))));
         assert!(t.at(d(15)).is_none());
+    }
+
+    #[test]
+    fn dates_outside_what_the_hub_stores_are_refused() {
+        let far = serde_json::json!({"from": "-5000-01-01", "to": null});
+        let e = serde_json::from_value::<Validity>(far).expect_err("year -5000");
+        assert!(e.to_string().contains("outside"), "{e}");
+        let late = serde_json::json!({"from": "2024-01-01", "to": "+10000-01-01"});
+        assert!(serde_json::from_value::<Validity>(late).is_err());
+        assert!(check_date(LAST_DATE).is_ok() && check_date(FIRST_DATE).is_ok());
     }
 
     #[test]

@@ -150,6 +150,50 @@ string_value!(
     }
 );
 
+/// Refuses control characters (`\u0000` among them, which PostgreSQL's `text` and `jsonb` refuse
+/// outright): DESIGN §2 allows none in text.
+pub fn check_no_control(input: &str, what: &str) -> Result<(), ValueError> {
+    if input.chars().any(char::is_control) {
+        return err(format!("{what} must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// A registration's note: free text of at most 1000 characters. Line breaks and tabs are prose;
+/// every other control character is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Note(String);
+
+impl Note {
+    pub const MAX_CHARS: usize = 1000;
+
+    pub fn parse(input: &str) -> Result<Self, ValueError> {
+        let n = input.chars().count();
+        if n > Self::MAX_CHARS {
+            return err(format!(
+                "note is {n} characters long, at most {} are allowed",
+                Self::MAX_CHARS
+            ));
+        }
+        if input
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return err("note must not contain control characters other than line breaks and tabs");
+        }
+        Ok(Note(input.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Validates an e-mail address (RFC 5321 syntax, ≤ 254 characters).
 pub fn check_email(input: &str) -> Result<(), ValueError> {
     if input.len() > 254 || !email_address::EmailAddress::is_valid(input) {
@@ -270,6 +314,15 @@ mod tests {
         for bad in ["1.2", "1", "17.1", "17.01.02.03", "ab", "", "17."] {
             assert!(KleNumber::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn text_with_control_characters_is_refused() {
+        assert!(Name::parse("Ann\u{0}a").is_err());
+        assert!(check_no_control("Vej 1\u{0}", "value").is_err());
+        assert!(Note::parse("line one\nline two").is_ok());
+        assert!(Note::parse("nul \u{0} here").is_err());
+        assert!(Note::parse(&"n".repeat(1001)).is_err());
     }
 
     #[test]

@@ -32,7 +32,13 @@ impl TestWriter {
     }
 
     pub async fn start_with(database_url: &str, amqp_url: &str, relay: bool) -> TestWriter {
-        let config = orghub_writer::Config {
+        Self::start_config(Self::config(database_url, amqp_url, relay)).await
+    }
+
+    /// The configuration [`TestWriter::start_with`] uses, to change before
+    /// [`TestWriter::start_config`].
+    pub fn config(database_url: &str, amqp_url: &str, relay: bool) -> orghub_writer::Config {
+        orghub_writer::Config {
             database_url: database_url.to_owned(),
             amqp_url: amqp_url.to_owned(),
             listen: "127.0.0.1:0".parse().expect("address"),
@@ -41,7 +47,12 @@ impl TestWriter {
             relay_batch: 200,
             relay_poll_ms: 100,
             db_pool: 8,
-        };
+            write_queue: orghub_writer::store::DEFAULT_WRITE_QUEUE_SIZE,
+        }
+    }
+
+    /// Starts a writer with the given configuration (its `listen` should have port 0).
+    pub async fn start_config(config: orghub_writer::Config) -> TestWriter {
         let app = orghub_writer::Application::build(config)
             .await
             .expect("writer builds");

@@ -1,16 +1,16 @@
-//! An offline model of the writer's rules, to check generated streams without a database.
+//! The writer's rules offline, to check generated streams without a database.
 //!
-//! [`World`] applies import lines and changes in order the way the writer's store does
-//! (`services/writer/src/store/write.rs`): the state is parsed with
-//! [`orghub_contracts::parse_state`], put into the entity's timeline with the same
+//! [`World`] applies import lines and changes in order the way the writer's store does: the state
+//! is parsed with [`orghub_contracts::parse_state`], put into the entity's timeline with the same
 //! [`orghub_contracts::Timeline`] algebra, a result equal to the current timeline is a no-op, and
-//! otherwise every segment's references must point at an existing entity of the right kind whose
-//! timeline covers the whole segment, units keep one root and no cycle on every date, and entities
-//! that reference the changed one must stay covered.
+//! otherwise the change must keep the integrity rules of [`orghub_contracts::integrity`], the
+//! writer's own, over this world in memory (it implements their [`Lookup`]).
 
 use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
 
 use chrono::NaiveDate;
+use orghub_contracts::integrity::{self, Dependent, Known, Lookup};
 use orghub_contracts::{Attrs, EntityKind, Timeline, Validity, parse_state};
 use uuid::Uuid;
 
@@ -40,13 +40,6 @@ pub struct World {
     referenced_by: HashMap<Uuid, HashSet<Uuid>>,
     /// Units → the intervals in which they are a root (parent null).
     roots: HashMap<Uuid, Vec<Validity>>,
-}
-
-fn show(v: &Validity) -> String {
-    match v.to {
-        Some(to) => format!("[{}, {to})", v.from),
-        None => format!("[{}, open)", v.from),
-    }
 }
 
 impl World {
@@ -158,117 +151,33 @@ impl World {
         uuid: Uuid,
         timeline: Timeline<Attrs>,
     ) -> Result<(), String> {
-        self.check_references(kind, uuid, &timeline)?;
-        self.check_dependents(kind, uuid, &timeline)?;
+        let old = self
+            .entities
+            .get(&uuid)
+            .map(|e| e.timeline.clone())
+            .unwrap_or_default();
+        let checked = integrity::now_or_never(async {
+            let errors = integrity::check_references(self, uuid, &old, &timeline).await?;
+            if let Some(e) = errors.first() {
+                return Ok(Err(format!("{kind} {uuid} {}: {}", e.pointer, e.detail)));
+            }
+            let dependents = integrity::check_dependents(self, kind, uuid, &old, &timeline).await?;
+            if let Some((k, u)) = dependents.first() {
+                return Ok(Err(format!(
+                    "{kind} {uuid} is still referenced by {k} {u} outside {}",
+                    timeline
+                        .span()
+                        .map_or_else(|| "any interval".to_owned(), |s| s.to_string())
+                )));
+            }
+            Ok::<_, Infallible>(Ok(()))
+        });
+        match checked {
+            Some(Ok(result)) => result?,
+            Some(Err(never)) => match never {},
+            None => return Err("the offline check waited, which it never does".into()),
+        }
         self.store(kind, uuid, timeline);
-        Ok(())
-    }
-
-    fn check_references(
-        &self,
-        kind: EntityKind,
-        uuid: Uuid,
-        timeline: &Timeline<Attrs>,
-    ) -> Result<(), String> {
-        for seg in timeline.segments() {
-            for r in seg.attrs.references() {
-                if r.uuid == uuid {
-                    return Err(format!("{kind} {uuid} references itself at {}", r.field));
-                }
-                let problem = match self.entities.get(&r.uuid) {
-                    None => Some(format!("no {} {} exists", r.kind, r.uuid)),
-                    Some(t) if t.kind != r.kind => {
-                        Some(format!("{} is a {}, expected a {}", r.uuid, t.kind, r.kind))
-                    }
-                    Some(t) if !t.timeline.covers(&seg.validity) => Some(format!(
-                        "{} {} is not valid for the whole interval {}",
-                        r.kind,
-                        r.uuid,
-                        show(&seg.validity)
-                    )),
-                    Some(_) => None,
-                };
-                if let Some(p) = problem {
-                    return Err(format!("{kind} {uuid} {}: {p}", r.field));
-                }
-            }
-            if let Attrs::Unit(unit) = &seg.attrs {
-                match unit.parent {
-                    None => {
-                        let other = self.roots.iter().find(|(other, intervals)| {
-                            **other != uuid && intervals.iter().any(|v| v.overlaps(&seg.validity))
-                        });
-                        if let Some((other, _)) = other {
-                            return Err(format!(
-                                "unit {uuid} would be a second root beside {other} during {}",
-                                show(&seg.validity)
-                            ));
-                        }
-                    }
-                    Some(parent) if self.reaches(parent, uuid, seg.validity) => {
-                        return Err(format!(
-                            "unit {uuid}: parent {parent} is below it during {}: a cycle",
-                            show(&seg.validity)
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether walking up the hierarchy from `start` during `v` reaches `goal` on some date.
-    fn reaches(&self, start: Uuid, goal: Uuid, v: Validity) -> bool {
-        let mut stack = vec![(start, v)];
-        let mut steps = 0usize;
-        while let Some((unit, interval)) = stack.pop() {
-            if unit == goal {
-                return true;
-            }
-            steps += 1;
-            if steps > 1_000_000 {
-                return true;
-            }
-            let Some(e) = self.entities.get(&unit) else {
-                continue;
-            };
-            for seg in e.timeline.segments() {
-                if let Attrs::Unit(u) = &seg.attrs
-                    && let Some(parent) = u.parent
-                    && let Some(overlap) = seg.validity.intersect(&interval)
-                {
-                    stack.push((parent, overlap));
-                }
-            }
-        }
-        false
-    }
-
-    fn check_dependents(
-        &self,
-        kind: EntityKind,
-        uuid: Uuid,
-        timeline: &Timeline<Attrs>,
-    ) -> Result<(), String> {
-        let Some(sources) = self.referenced_by.get(&uuid) else {
-            return Ok(());
-        };
-        for source in sources {
-            let Some(s) = self.entities.get(source) else {
-                continue;
-            };
-            for seg in s.timeline.segments() {
-                let refers = seg.attrs.references().iter().any(|r| r.uuid == uuid);
-                if refers && !timeline.covers(&seg.validity) {
-                    return Err(format!(
-                        "{kind} {uuid} is still referenced by {} {source} during {}",
-                        s.kind,
-                        show(&seg.validity)
-                    ));
-                }
-            }
-        }
         Ok(())
     }
 
@@ -299,5 +208,57 @@ impl World {
             self.roots.insert(uuid, roots);
         }
         self.entities.insert(uuid, Entity { kind, timeline });
+    }
+}
+
+impl Lookup for World {
+    type Error = Infallible;
+
+    async fn entity(&mut self, uuid: Uuid) -> Result<Option<Known<'_>>, Infallible> {
+        Ok(self.entities.get(&uuid).map(|e| Known {
+            kind: e.kind,
+            same_kommune: true,
+            deleted: false,
+            timeline: &e.timeline,
+        }))
+    }
+
+    async fn root_besides(
+        &mut self,
+        unit: Uuid,
+        during: Validity,
+    ) -> Result<Option<Uuid>, Infallible> {
+        let mut others: Vec<Uuid> = self
+            .roots
+            .iter()
+            .filter(|(other, intervals)| {
+                **other != unit && intervals.iter().any(|v| v.overlaps(&during))
+            })
+            .map(|(other, _)| *other)
+            .collect();
+        others.sort();
+        Ok(others.first().copied())
+    }
+
+    async fn dependents(&mut self, target: Uuid) -> Result<Vec<Dependent>, Infallible> {
+        let mut out = Vec::new();
+        let Some(sources) = self.referenced_by.get(&target) else {
+            return Ok(out);
+        };
+        for source in sources {
+            let Some(s) = self.entities.get(source) else {
+                continue;
+            };
+            for seg in s.timeline.segments() {
+                if seg.attrs.references().iter().any(|r| r.uuid == target) {
+                    out.push(Dependent {
+                        kind: s.kind,
+                        uuid: *source,
+                        validity: seg.validity,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -43,7 +43,13 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let metrics = Arc::new(Metrics::new());
-        let store = store.with_group_sizes(metrics.write_group_requests.clone());
+        let store = store
+            .with_group_sizes(metrics.write_group_requests.clone())
+            .with_write_queue(config.write_queue.get())
+            .with_queue_metrics(crate::store::QueueMetrics {
+                waiting: metrics.write_queue_waiting.clone(),
+                refused: metrics.write_queue_refused.clone(),
+            });
         let state = AppState {
             store,
             metrics,

@@ -52,6 +52,12 @@ pub struct Config {
     /// Maximum PostgreSQL connections of the API's pool.
     #[arg(long, env = "ORGHUB_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
+
+    /// Writing requests (PUT, terminate, DELETE, /changes) that may wait for their turn per
+    /// municipality; past that, a write is answered 503 with `Retry-After` instead of queueing
+    /// without bound.
+    #[arg(long, env = "ORGHUB_WRITE_QUEUE", default_value_t = crate::store::DEFAULT_WRITE_QUEUE_SIZE)]
+    pub write_queue: std::num::NonZeroUsize,
 }
 
 impl Config {

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub http_latency: Histogram,
     /// Writing requests of one municipality applied together in one transaction.
     pub write_group_requests: Histogram,
+    /// Writing requests waiting for their municipality's turn, over all municipalities.
+    pub write_queue_waiting: Gauge,
+    /// Writes refused because their municipality's queue was full (answered 503).
+    pub write_queue_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -58,6 +62,8 @@ impl Metrics {
             http_requests: Family::default(),
             http_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             write_group_requests: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            write_queue_waiting: Gauge::default(),
+            write_queue_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -109,6 +115,16 @@ impl Metrics {
             "write_group_requests",
             "Writing requests of one municipality applied together in one transaction",
             m.write_group_requests.clone(),
+        );
+        registry.register(
+            "write_queue_waiting",
+            "Writing requests waiting for their municipality's turn",
+            m.write_queue_waiting.clone(),
+        );
+        registry.register(
+            "write_queue_refused",
+            "Writes answered 503 because their municipality's queue of waiting writes was full",
+            m.write_queue_refused.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -186,6 +186,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         relay_batch: 500,
         relay_poll_ms: 200,
         db_pool: 16,
+        write_queue: orghub_writer::store::DEFAULT_WRITE_QUEUE_SIZE,
     };
     let writer_app = match orghub_writer::Application::build(writer_config.clone()).await {
         Ok(app) => app,

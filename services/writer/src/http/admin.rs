@@ -26,10 +26,10 @@ pub async fn create(
         .trim()
         .to_owned();
     let mut errors = Vec::new();
-    if name.is_empty() || name.chars().count() > 100 {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         errors.push(FieldError::new(
             "/name",
-            "is required, at most 100 characters",
+            "is required, at most 100 characters, no control characters",
         ));
     }
     let scopes: Vec<String> = match value.get("scopes").and_then(Value::as_array) {

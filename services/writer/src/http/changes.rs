@@ -1,19 +1,20 @@
 //! `POST /changes`: a JSON array of operations on any kinds, applied atomically, made safe to
-//! retry by an `Idempotency-Key`.
+//! retry by an `Idempotency-Key` (scoped to the caller's token, remembered for 24 hours).
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use orghub_contracts::{EntityKind, FieldError, parse_state};
+use orghub_contracts::{EntityKind, FieldError, limits, parse_state};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Caller, Need};
 use super::entities::parse_terminate_to;
 use super::error::ApiError;
-use super::{AppState, parse_json, parse_kommune, traceparent};
+use super::{AppState, body_within, parse_json, parse_kommune, traceparent};
 use crate::store::{Idempotent, OpResult, Operation, WriteContext};
 
 /// Parses one element of the array: `{"op": "put"|"terminate"|"delete", "kind", "uuid", ...}`.
@@ -83,21 +84,25 @@ pub async fn post_changes(
     Path(kommune): Path<String>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let kommune = parse_kommune(&kommune)?;
     caller.require(Need::Write(kommune))?;
+    let body = body_within(body, limits::MAX_CHANGES_BODY_BYTES)?;
     let Value::Array(items) = parse_json(&body)? else {
         return Err(ApiError::Validation(vec![FieldError::new(
             "",
             "the body must be a JSON array of operations",
         )]));
     };
-    if items.len() > 10_000 {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "",
-            "at most 10000 operations per request; use /import for more",
-        )]));
+    if items.len() > limits::MAX_CHANGES_OPERATIONS {
+        return Err(ApiError::Limit {
+            detail: format!(
+                "{} operations; at most {} per request, use /import for more",
+                items.len(),
+                limits::MAX_CHANGES_OPERATIONS
+            ),
+        });
     }
     let mut ops = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
@@ -142,9 +147,17 @@ pub async fn post_changes(
         }
         Some(key) => {
             let hash = Sha256::digest(&body).to_vec();
+            // The key as this caller's token made it: another token's key of the same text is
+            // another key.
+            let scope = Sha256::new()
+                .chain_update(caller.actor.as_bytes())
+                .chain_update([0])
+                .chain_update(key.as_bytes())
+                .finalize()
+                .to_vec();
             match state
                 .store
-                .apply_idempotent(kommune, ops, &ctx, &key, &hash, render)
+                .apply_idempotent(kommune, ops, &ctx, &scope, &hash, render)
                 .await
                 .map_err(located)?
             {

@@ -8,12 +8,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
-use orghub_contracts::{Attrs, EntityDocument, FieldError, Kommune, parse_state};
+use orghub_contracts::values::Note;
+use orghub_contracts::{Attrs, EntityDocument, FieldError, Kommune, limits, parse_state};
 use serde_json::{Value, json};
 
 use super::auth::{Caller, Need};
 use super::error::ApiError;
-use super::{AppState, parse_json, parse_kind, parse_kommune, parse_uuid, traceparent};
+use axum::extract::rejection::BytesRejection;
+
+use super::{
+    AppState, body_within, parse_json, parse_kind, parse_kommune, parse_uuid, traceparent,
+};
 use crate::store::{OpResult, Operation, Outcome, WriteContext};
 
 /// The document as this caller may see it: without CPR unless the token has `cpr:<k>`.
@@ -32,7 +37,8 @@ fn respond(result: OpResult, caller: &Caller, kommune: Kommune) -> Response {
     } else {
         StatusCode::OK
     };
-    let mut body = visible(result.document, caller, kommune);
+    let document = std::sync::Arc::unwrap_or_clone(result.document);
+    let mut body = visible(document, caller, kommune);
     body["changed"] = json!(result.outcome.changed());
     (status, Json(body)).into_response()
 }
@@ -41,10 +47,12 @@ fn respond(result: OpResult, caller: &Caller, kommune: Kommune) -> Response {
 fn take_note(body: &mut Value) -> Result<Option<String>, ApiError> {
     match body.as_object_mut().and_then(|o| o.remove("note")) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.chars().count() <= 1000 => Ok(Some(s)),
+        Some(Value::String(s)) => Note::parse(&s)
+            .map(|n| Some(n.into_string()))
+            .map_err(|e| ApiError::Validation(vec![FieldError::new("/note", e.0)])),
         Some(_) => Err(ApiError::Validation(vec![FieldError::new(
             "/note",
-            "must be a string of at most 1000 characters",
+            format!("must be a string of at most {} characters", Note::MAX_CHARS),
         )])),
     }
 }
@@ -81,11 +89,12 @@ pub async fn put(
     Path((kommune, kind, uuid)): Path<(String, String, String)>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let kommune = parse_kommune(&kommune)?;
     caller.require(Need::Write(kommune))?;
     let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    let body = body_within(body, limits::MAX_WRITE_BODY_BYTES)?;
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
     let state_value = parse_state(kind, value).map_err(ApiError::Validation)?;
@@ -102,11 +111,12 @@ pub async fn terminate(
     Path((kommune, kind, uuid)): Path<(String, String, String)>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let kommune = parse_kommune(&kommune)?;
     caller.require(Need::Write(kommune))?;
     let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    let body = body_within(body, limits::MAX_WRITE_BODY_BYTES)?;
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
     let to = parse_terminate_to(&value)?;
@@ -124,12 +134,11 @@ pub async fn terminate(
 /// Reads `{"to": "YYYY-MM-DD"}`.
 pub fn parse_terminate_to(value: &Value) -> Result<NaiveDate, ApiError> {
     match value.get("to") {
-        Some(Value::String(s)) => s.parse().map_err(|_| {
-            ApiError::Validation(vec![FieldError::new(
-                "/to",
-                format!("{s:?} is not a date (YYYY-MM-DD)"),
-            )])
-        }),
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
+            .and_then(orghub_contracts::validity::check_date)
+            .map_err(|detail| ApiError::Validation(vec![FieldError::new("/to", detail)])),
         _ => Err(ApiError::Validation(vec![FieldError::new(
             "/to",
             "is required: the date (YYYY-MM-DD) validity ends, exclusive",
@@ -208,19 +217,45 @@ pub async fn get_one(
     Ok(Json(visible(doc, &caller, kommune)).into_response())
 }
 
+/// A page of registrations, newest first: `?limit=` (1..=100, default 50) and `?cursor=` (the
+/// `next_cursor` of the previous page). Bounded, since each registration holds a whole timeline.
 pub async fn history(
     State(state): State<AppState>,
     Path((kommune, kind, uuid)): Path<(String, String, String)>,
+    Query(q): Query<HashMap<String, String>>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let kommune = parse_kommune(&kommune)?;
     caller.require(Need::Read(kommune))?;
     let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    let limit = match q.get("limit") {
+        None => limits::DEFAULT_HISTORY_PAGE,
+        Some(s) => s
+            .parse()
+            .ok()
+            .filter(|n| (1..=limits::MAX_HISTORY_PAGE).contains(n))
+            .ok_or_else(|| ApiError::BadRequest {
+                detail: format!("limit={s:?} must be 1..{}", limits::MAX_HISTORY_PAGE),
+            })?,
+    };
+    let before = match q.get("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(c.parse::<u64>().map_err(|_| ApiError::BadRequest {
+            detail: format!("cursor={c:?} is not a cursor from this API"),
+        })?),
+    };
     let cpr = caller.allows(Need::Cpr(kommune));
-    let records = state.store.history(kommune, kind, uuid).await?;
-    if records.is_empty() {
+    let records = state
+        .store
+        .history(kommune, kind, uuid, before, limit)
+        .await?;
+    if records.is_empty() && before.is_none() {
         return Err(ApiError::NotFound(format!("no {kind} {uuid} in {kommune}")));
     }
+    let next = match records.last() {
+        Some(r) if records.len() == limit && r.version > 1 => Some(r.version.to_string()),
+        _ => None,
+    };
     let items: Vec<Value> = records
         .into_iter()
         .map(|r| {
@@ -243,10 +278,11 @@ pub async fn history(
             })
         })
         .collect();
-    Ok(
-        Json(json!({"uuid": uuid, "kind": kind, "kommune": kommune, "registrations": items}))
-            .into_response(),
+    Ok(Json(
+        json!({"uuid": uuid, "kind": kind, "kommune": kommune, "registrations": items,
+                    "next_cursor": next}),
     )
+    .into_response())
 }
 
 pub async fn list(

@@ -37,6 +37,15 @@ pub enum ApiError {
     },
     #[error("this Idempotency-Key was used with another request body")]
     IdempotencyMismatch,
+    /// A body over its size limit (DESIGN §2 *Limits*).
+    #[error("{detail}")]
+    TooLarge { detail: String },
+    /// A semantic limit crossed: operations per request, segments, document size.
+    #[error("{detail}")]
+    Limit { detail: String },
+    /// Too much waiting already: try again after `retry_after` seconds.
+    #[error("{detail}")]
+    Overloaded { detail: String, retry_after: u32 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -76,6 +85,13 @@ impl ApiError {
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
             ),
+            TooLarge { .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+            ),
+            Limit { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "limit", "Limit exceeded"),
+            Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -133,6 +149,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::Overloaded { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if matches!(self, ApiError::Unauthenticated) {
             response
                 .headers_mut()
@@ -166,6 +187,11 @@ impl From<WriteError> for ApiError {
                 dependents,
             },
             WriteError::Invalid(detail) => ApiError::Validation(vec![FieldError::new("", detail)]),
+            WriteError::Limit(detail) => ApiError::Limit { detail },
+            WriteError::Busy => ApiError::Overloaded {
+                detail: e.to_string(),
+                retry_after: 1,
+            },
             WriteError::Store(s) => s.into(),
         }
     }

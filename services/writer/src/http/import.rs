@@ -1,8 +1,13 @@
 //! `POST /import?mode=partial|full`: an NDJSON stream of `{kind, uuid, state}` lines, read
-//! line by line (bounded memory), applied in batches, no-ops skipped. `full` also ends the
-//! municipality's entities that the file no longer has.
+//! line by line, applied in batches, no-ops skipped. `full` also ends the municipality's entities
+//! that the file no longer has.
+//!
+//! A stream of any length runs in bounded memory: a batch is read while the previous one is
+//! written, a line over [`limits::MAX_IMPORT_LINE_BYTES`] is rejected without being held, refusals
+//! are reported in full up to [`MAX_REJECTED_DETAILS`], and a full import records the UUIDs its
+//! file named in the database, not in memory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use axum::Json;
 use axum::body::Body;
@@ -10,9 +15,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
-use orghub_contracts::{EntityKind, FieldError, Kommune, parse_state};
+use orghub_contracts::{EntityKind, FieldError, Kommune, limits, parse_state};
 use serde_json::{Value, json};
-use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::codec::{Decoder, FramedRead};
 use uuid::Uuid;
 
 use super::auth::{Caller, Need};
@@ -23,7 +28,7 @@ use crate::store::{Operation, Outcome, WriteContext, WriteError};
 const BATCH: usize = 500;
 /// Rejected lines reported in full; more are only counted.
 const MAX_REJECTED_DETAILS: usize = 1000;
-const MAX_LINE: usize = 1 << 20;
+const MAX_LINE: usize = limits::MAX_IMPORT_LINE_BYTES;
 
 #[derive(Debug, Default, serde::Serialize)]
 struct Summary {
@@ -85,6 +90,89 @@ fn write_error_fields(e: WriteError) -> Vec<FieldError> {
     }
 }
 
+/// One line of the stream as [`NdjsonLines`] reads it.
+enum Line {
+    Text(String),
+    /// Longer than [`MAX_LINE`]: dropped as it arrived, never held whole.
+    TooLong,
+    NotUtf8,
+}
+
+/// Splits a body into lines of at most [`MAX_LINE`] bytes. Unlike `LinesCodec`, a longer line is
+/// one refused line and reading goes on after it (a codec error would end the stream and lose
+/// the lines after it).
+#[derive(Debug, Default)]
+struct NdjsonLines {
+    /// Where to look for the next newline (what is before it was searched already).
+    searched: usize,
+    /// Within a line over the limit: drop bytes up to its newline.
+    discarding: bool,
+}
+
+impl NdjsonLines {
+    fn line(&mut self, bytes: &[u8]) -> Line {
+        if std::mem::take(&mut self.discarding) {
+            return Line::TooLong;
+        }
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Line::Text(text.to_owned()),
+            Err(_) => Line::NotUtf8,
+        }
+    }
+}
+
+impl Decoder for NdjsonLines {
+    type Item = Line;
+    type Error = std::io::Error;
+
+    fn decode(
+        &mut self,
+        buf: &mut tokio_util::bytes::BytesMut,
+    ) -> Result<Option<Line>, std::io::Error> {
+        loop {
+            let until = buf.len().min(MAX_LINE + 1);
+            match buf[self.searched.min(until)..until]
+                .iter()
+                .position(|b| *b == b'\n')
+            {
+                Some(offset) => {
+                    let end = self.searched + offset;
+                    self.searched = 0;
+                    let line = buf.split_to(end + 1);
+                    return Ok(Some(self.line(&line[..end])));
+                }
+                // Over the limit without a newline: drop what was searched (what follows may
+                // already be the next lines) and look on.
+                None if until > MAX_LINE => {
+                    let _ = buf.split_to(until);
+                    self.searched = 0;
+                    self.discarding = true;
+                }
+                None => {
+                    self.searched = until;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn decode_eof(
+        &mut self,
+        buf: &mut tokio_util::bytes::BytesMut,
+    ) -> Result<Option<Line>, std::io::Error> {
+        if let Some(line) = self.decode(buf)? {
+            return Ok(Some(line));
+        }
+        self.searched = 0;
+        if buf.is_empty() && !self.discarding {
+            return Ok(None);
+        }
+        let rest = buf.split_to(buf.len());
+        Ok(Some(self.line(&rest)))
+    }
+}
+
 /// A refused line: the UUID when it could be read, and what is wrong.
 type LineError = (Option<Uuid>, Vec<FieldError>);
 
@@ -117,26 +205,39 @@ fn parse_line(text: &str) -> Result<(EntityKind, Uuid, Value), LineError> {
     Ok((kind, uuid, state))
 }
 
-/// Parsed operations of up to [`BATCH`] lines, with their line numbers.
+/// Parsed operations of up to [`BATCH`] lines, with their line numbers, and (for a full import)
+/// the UUIDs of every line read since the previous batch, refused ones included.
 #[derive(Default)]
 struct Batch {
     ops: Vec<Operation>,
     lines: Vec<u64>,
+    seen: Vec<Uuid>,
 }
 
-/// Applies one batch in one transaction and counts its outcomes.
+impl Batch {
+    fn is_full(&self) -> bool {
+        self.ops.len() >= BATCH || self.seen.len() >= 4 * BATCH
+    }
+}
+
+/// Applies one batch in one transaction and counts its outcomes; a full import (`import`) first
+/// records the UUIDs the batch named.
 async fn apply_batch(
     state: &AppState,
     kommune: Kommune,
     ctx: &WriteContext,
+    import: Option<Uuid>,
     batch: Batch,
     summary: &mut Summary,
 ) -> Result<(), ApiError> {
+    if let Some(import) = import {
+        state.store.import_saw(import, &batch.seen).await?;
+    }
     if batch.ops.is_empty() {
         return Ok(());
     }
     let uuids: Vec<Uuid> = batch.ops.iter().map(Operation::uuid).collect();
-    let results = state.store.apply_each(kommune, batch.ops, ctx).await?;
+    let results = state.store.apply_each(kommune, &batch.ops, ctx).await?;
     let mut written = 0;
     for ((result, line), uuid) in results.into_iter().zip(batch.lines).zip(uuids) {
         match result {
@@ -151,31 +252,31 @@ async fn apply_batch(
     Ok(())
 }
 
-/// What reading the body found: lines, refusals of parsing, the UUIDs seen.
+/// What reading the body found: lines and refusals of parsing.
 #[derive(Default)]
 struct Read {
     summary: Summary,
-    seen: HashSet<Uuid>,
 }
 
 /// Reads and validates the NDJSON body line by line and hands over a batch every [`BATCH`]
 /// valid lines. Runs as a task of its own, so that the next batch is parsed while the previous
-/// one is in the database.
+/// one is in the database. `full`: batches carry the UUIDs the lines name.
 async fn read_body(
     body: Body,
+    full: bool,
     batches: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<Read, ApiError> {
     let reader =
         tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
-    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
+    let mut lines = FramedRead::new(reader, NdjsonLines::default());
     let mut read = Read::default();
     let mut batch = Batch::default();
     let mut line_no = 0u64;
     while let Some(line) = lines.next().await {
         line_no += 1;
         let text = match line {
-            Ok(text) => text,
-            Err(LinesCodecError::MaxLineLengthExceeded) => {
+            Ok(Line::Text(text)) => text,
+            Ok(Line::TooLong) => {
                 read.summary.reject(
                     line_no,
                     None,
@@ -186,7 +287,15 @@ async fn read_body(
                 );
                 continue;
             }
-            Err(LinesCodecError::Io(e)) => {
+            Ok(Line::NotUtf8) => {
+                read.summary.reject(
+                    line_no,
+                    None,
+                    vec![FieldError::new("", "line is not UTF-8")],
+                );
+                continue;
+            }
+            Err(e) => {
                 return Err(ApiError::BadRequest {
                     detail: format!("reading the body failed after line {}: {e}", line_no - 1),
                 });
@@ -199,7 +308,9 @@ async fn read_body(
         match parse_line(&text) {
             Err((uuid, errors)) => read.summary.reject(line_no, uuid, errors),
             Ok((kind, uuid, value)) => {
-                read.seen.insert(uuid);
+                if full {
+                    batch.seen.push(uuid);
+                }
                 match parse_state(kind, value) {
                     Err(errors) => read.summary.reject(
                         line_no,
@@ -213,18 +324,16 @@ async fn read_body(
                             state: segment,
                         });
                         batch.lines.push(line_no);
-                        if batch.ops.len() >= BATCH
-                            && batches.send(std::mem::take(&mut batch)).await.is_err()
-                        {
-                            // The writing side stopped (a store failure): it reports why.
-                            return Ok(read);
-                        }
                     }
                 }
             }
         }
+        if batch.is_full() && batches.send(std::mem::take(&mut batch)).await.is_err() {
+            // The writing side stopped (a store failure): it reports why.
+            return Ok(read);
+        }
     }
-    if !batch.ops.is_empty() {
+    if !batch.ops.is_empty() || !batch.seen.is_empty() {
         let _ = batches.send(batch).await;
     }
     Ok(read)
@@ -254,14 +363,36 @@ pub async fn post_import(
         note: Some(if full { "full import" } else { "import" }.into()),
         traceparent: traceparent(&headers),
     };
+    let import = if full {
+        Some(state.store.import_begin().await?)
+    } else {
+        None
+    };
+    let result = import_stream(&state, kommune, &ctx, import, body).await;
+    if let Some(import) = import
+        && let Err(e) = state.store.import_end(import).await
+    {
+        tracing::warn!(error = %e, %import, "could not clear a full import's record; a later import will");
+    }
+    Ok(Json(result?).into_response())
+}
+
+/// Reads and applies the stream; a full import (`import`) then ends what its file lacked.
+async fn import_stream(
+    state: &AppState,
+    kommune: Kommune,
+    ctx: &WriteContext,
+    import: Option<Uuid>,
+    body: Body,
+) -> Result<Summary, ApiError> {
     // One batch may wait while the previous one is written: reading and validating overlap
     // with the database work, and memory stays bounded.
     let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(1);
-    let reader = tokio::spawn(read_body(body, batches));
+    let reader = tokio::spawn(read_body(body, import.is_some(), batches));
     let mut summary = Summary::default();
     let mut written = Ok(());
     while let Some(batch) = ready.recv().await {
-        written = apply_batch(&state, kommune, &ctx, batch, &mut summary).await;
+        written = apply_batch(state, kommune, ctx, import, batch, &mut summary).await;
         if written.is_err() {
             break;
         }
@@ -270,15 +401,11 @@ pub async fn post_import(
     drop(ready);
     let read = reader.await.map_err(|e| ApiError::Internal(e.into()))?;
     written?;
-    let Read {
-        summary: parsed,
-        seen,
-    } = read?;
-    summary.merge(parsed);
-    if full {
-        end_absent(&state, kommune, &ctx, &seen, &mut summary).await?;
+    summary.merge(read?.summary);
+    if let Some(import) = import {
+        end_absent(state, kommune, ctx, import, &mut summary).await?;
     }
-    Ok(Json(summary).into_response())
+    Ok(summary)
 }
 
 /// Ends every live entity the full file did not contain: dependents first, units leaf-first
@@ -287,11 +414,11 @@ async fn end_absent(
     state: &AppState,
     kommune: Kommune,
     ctx: &WriteContext,
-    seen: &HashSet<Uuid>,
+    import: Uuid,
     summary: &mut Summary,
 ) -> Result<(), ApiError> {
     let today = crate::store::today();
-    let mut absent = state.store.live_uuids_except(kommune, seen).await?;
+    let mut absent = state.store.import_absent(kommune, import).await?;
     let order = [
         EntityKind::Address,
         EntityKind::Kle,
@@ -322,7 +449,7 @@ async fn end_absent(
                     },
                 });
             }
-            let results = state.store.apply_each(kommune, ops, ctx).await?;
+            let results = state.store.apply_each(kommune, &ops, ctx).await?;
             for (result, (kind, uuid)) in results.into_iter().zip(chunk) {
                 match result {
                     Ok(r) => {
@@ -357,5 +484,52 @@ async fn end_absent(
             return Ok(());
         }
         absent = blocked;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_util::bytes::BytesMut;
+    use tokio_util::codec::Decoder;
+
+    use super::{Line, MAX_LINE, NdjsonLines};
+
+    fn lines(input: &[u8]) -> Vec<String> {
+        let mut codec = NdjsonLines::default();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        // Fed in small pieces, as a body arrives.
+        for piece in input.chunks(4096) {
+            buf.extend_from_slice(piece);
+            while let Some(line) = codec.decode(&mut buf).expect("decodes") {
+                out.push(line);
+            }
+        }
+        while let Some(line) = codec.decode_eof(&mut buf).expect("decodes") {
+            out.push(line);
+        }
+        out.into_iter()
+            .map(|l| match l {
+                Line::Text(t) => t,
+                Line::TooLong => "<too long>".into(),
+                Line::NotUtf8 => "<not utf-8>".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_one_refused_line_and_reading_goes_on() {
+        let long = "x".repeat(MAX_LINE + 10);
+        let input = format!("a\r\n{long}\nb\n{long}");
+        assert_eq!(
+            lines(input.as_bytes()),
+            ["a", "<too long>", "b", "<too long>"]
+        );
+        let exactly = "y".repeat(MAX_LINE);
+        assert_eq!(
+            lines(format!("{exactly}\nc").as_bytes()),
+            [exactly.as_str(), "c"]
+        );
+        assert_eq!(lines(b"\xff\xfe\nd\n"), ["<not utf-8>", "d"]);
     }
 }

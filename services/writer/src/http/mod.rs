@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use orghub_contracts::{EntityKind, Kommune};
+use orghub_contracts::{EntityKind, Kommune, limits};
 
 use crate::metrics::{HttpLabels, Metrics};
 use crate::store::Store;
@@ -45,7 +47,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/admin/tokens/{id}",
             axum::routing::delete(admin::revoke),
         )
-        .route("/api/v1/{kommune}/changes", post(changes::post_changes))
+        .route(
+            "/api/v1/{kommune}/changes",
+            post(changes::post_changes)
+                .layer(DefaultBodyLimit::max(limits::MAX_CHANGES_BODY_BYTES)),
+        )
         .route("/api/v1/{kommune}/import", post(import::post_import))
         .route("/api/v1/{kommune}/snapshot", get(feed::snapshot))
         .route("/api/v1/{kommune}/events", get(feed::events))
@@ -54,11 +60,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/{kommune}/{kind}/{uuid}",
             get(entities::get_one)
                 .put(entities::put)
-                .delete(entities::delete),
+                .delete(entities::delete)
+                .layer(DefaultBodyLimit::max(limits::MAX_WRITE_BODY_BYTES)),
         )
         .route(
             "/api/v1/{kommune}/{kind}/{uuid}/terminate",
-            post(entities::terminate),
+            post(entities::terminate).layer(DefaultBodyLimit::max(limits::MAX_WRITE_BODY_BYTES)),
         )
         .route(
             "/api/v1/{kommune}/{kind}/{uuid}/history",
@@ -157,6 +164,22 @@ pub fn parse_kind(raw: &str) -> Result<EntityKind, ApiError> {
 pub fn parse_uuid(raw: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(raw)
         .map_err(|e| ApiError::NotFound(format!("{raw:?} is not a UUID: {e}")))
+}
+
+/// The body a route's [`DefaultBodyLimit`] let through, or why not: over the limit is a 413
+/// problem, like every other client error (axum's own rejection is plain text).
+pub fn body_within(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge {
+                detail: format!("the body is over {limit} bytes, the limit of this request"),
+            }
+        } else {
+            ApiError::BadRequest {
+                detail: format!("reading the body failed: {rejection}"),
+            }
+        }
+    })
 }
 
 /// Parses a JSON body, refusing anything else with a 400.

@@ -31,7 +31,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     (
         "get",
         "/api/v1/{kommune}/{kind}/{uuid}/history",
-        "All registrations, newest first",
+        "Registrations, newest first, paged (?cursor=&limit=, at most 100, default 50)",
         "read",
     ),
     (
@@ -43,7 +43,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
     (
         "post",
         "/api/v1/{kommune}/changes",
-        "A JSON array of operations applied atomically; Idempotency-Key makes retries safe",
+        "A JSON array of operations applied atomically; Idempotency-Key (per token, kept 24 h) makes retries safe",
         "write",
     ),
     (

@@ -1,10 +1,24 @@
-//! The store: a concrete type over `PgPool`. Writing goes through [`Store::apply`] and
-//! [`Store::apply_each`] only, which write state, history and the event row in one transaction,
-//! so no caller can change state without its event.
+//! The store: a concrete type over `PgPool`. Writing goes through [`Store::apply`],
+//! [`Store::apply_idempotent`] and [`Store::apply_each`] only, which write state, history and the
+//! event row in one transaction, so no caller can change state without its event.
+//!
+//! Layout (the reads are here):
+//! - [`operation`]: what a write asks for, its outcome, why it is refused.
+//! - `combine`: the ways to write; each municipality's bounded queue of waiting requests, applied
+//!   in groups, one request's failure isolated from the others'.
+//! - `transaction`: one writing transaction: limits, the integrity rules of
+//!   [`orghub_contracts::integrity`] over what it sees, the changes it records.
+//! - `flush`: sending a transaction's pending rows in set-based statements.
+//! - `import`: a full import's record of the UUIDs its file named.
+//! - `codec`, `tokens`: stored JSON, API tokens.
 
 mod codec;
+mod combine;
+mod flush;
+mod import;
+pub mod operation;
 mod tokens;
-mod write;
+mod transaction;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,8 +31,18 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 pub use codec::timeline_from_json;
+pub use combine::IDEMPOTENCY_KEY_TTL_HOURS;
+pub use operation::{Idempotent, OpResult, Operation, Outcome, WriteContext, WriteError};
 pub use tokens::{NewToken, TokenRecord};
-pub use write::{Idempotent, OpResult, Operation, Outcome, WriteContext, WriteError};
+
+/// Writing requests that may wait per municipality unless configured otherwise.
+pub const DEFAULT_WRITE_QUEUE: usize = 512;
+/// [`DEFAULT_WRITE_QUEUE`], as the configuration holds it.
+pub const DEFAULT_WRITE_QUEUE_SIZE: std::num::NonZeroUsize =
+    match std::num::NonZeroUsize::new(DEFAULT_WRITE_QUEUE) {
+        Some(n) => n,
+        None => std::num::NonZeroUsize::MIN,
+    };
 
 /// The writer's schema migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -71,9 +95,20 @@ pub struct RegistrationRecord {
 pub struct Store {
     pool: PgPool,
     /// Per municipality: its writing requests waiting for their turn.
-    combiners: Arc<Mutex<HashMap<i32, Arc<write::Combiner>>>>,
+    combiners: Arc<Mutex<HashMap<i32, Arc<combine::Combiner>>>>,
+    /// Writing requests that may wait per municipality; more are refused as busy.
+    write_queue: usize,
     /// Observes how many requests each writing transaction applied, when set.
     group_sizes: Option<prometheus_client::metrics::histogram::Histogram>,
+    /// Counts the writing requests waiting for their turn and those refused as busy, when set.
+    queue_metrics: Option<QueueMetrics>,
+}
+
+/// The metrics of the municipalities' queues of waiting writes.
+#[derive(Debug, Clone)]
+pub struct QueueMetrics {
+    pub waiting: prometheus_client::metrics::gauge::Gauge,
+    pub refused: prometheus_client::metrics::counter::Counter,
 }
 
 fn kommune_of(code: i32, ctx: &str) -> Result<Kommune, StoreError> {
@@ -123,7 +158,26 @@ impl Store {
         Store {
             pool,
             combiners: Arc::default(),
+            write_queue: DEFAULT_WRITE_QUEUE,
             group_sizes: None,
+            queue_metrics: None,
+        }
+    }
+
+    /// Reports the waiting and refused writing requests to `metrics`.
+    pub fn with_queue_metrics(self, metrics: QueueMetrics) -> Self {
+        Store {
+            queue_metrics: Some(metrics),
+            ..self
+        }
+    }
+
+    /// Lets at most `waiting` writing requests wait per municipality (at least 1); more are
+    /// refused at once with [`WriteError::Busy`] instead of queueing without bound.
+    pub fn with_write_queue(self, waiting: usize) -> Self {
+        Store {
+            write_queue: waiting.max(1),
+            ..self
         }
     }
 
@@ -139,7 +193,7 @@ impl Store {
     }
 
     /// The municipality's queue of writing requests.
-    fn combiner(&self, kommune: Kommune) -> Arc<write::Combiner> {
+    fn combiner(&self, kommune: Kommune) -> Arc<combine::Combiner> {
         let mut map = self
             .combiners
             .lock()
@@ -215,22 +269,27 @@ impl Store {
         row.as_ref().map(entity_from_row).transpose()
     }
 
-    /// Every registration of an entity, newest first.
+    /// A page of an entity's registrations, newest first: at most `limit`, older than version
+    /// `before` when given.
     pub async fn history(
         &self,
         kommune: Kommune,
         kind: EntityKind,
         uuid: Uuid,
+        before: Option<u64>,
+        limit: usize,
     ) -> Result<Vec<RegistrationRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT r.version, r.action, r.registered_at, r.actor, r.note, r.deleted, r.timeline
              FROM registration r JOIN entity e ON e.uuid = r.uuid
-             WHERE r.uuid = $1 AND e.kommune = $2 AND e.kind = $3
-             ORDER BY r.version DESC",
+             WHERE r.uuid = $1 AND e.kommune = $2 AND e.kind = $3 AND r.version < $4
+             ORDER BY r.version DESC LIMIT $5",
         )
         .bind(uuid)
         .bind(i32::from(kommune.code()))
         .bind(kind.word())
+        .bind(before.map_or(i64::MAX, |v| i64::try_from(v).unwrap_or(i64::MAX)))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
