@@ -32,16 +32,31 @@ impl TestWriter {
     }
 
     pub async fn start_with(database_url: &str, amqp_url: &str, relay: bool) -> TestWriter {
-        let config = orghub_writer::Config {
+        Self::start_tuned(database_url, amqp_url, |c| c.relay = relay).await
+    }
+
+    /// Starts a writer with the tests' configuration as changed by `tune`.
+    pub async fn start_tuned(
+        database_url: &str,
+        amqp_url: &str,
+        tune: impl FnOnce(&mut orghub_writer::Config),
+    ) -> TestWriter {
+        let mut config = orghub_writer::Config {
             database_url: database_url.to_owned(),
             amqp_url: amqp_url.to_owned(),
             listen: "127.0.0.1:0".parse().expect("address"),
             admin_token: Some(ADMIN_TOKEN.to_owned()),
-            relay,
+            relay: true,
             relay_batch: 200,
             relay_poll_ms: 100,
+            relay_max_message_bytes: 16 * 1024 * 1024,
+            relay_confirm_timeout_ms: 30_000,
             db_pool: 8,
+            snapshot_pool: 4,
+            snapshot_per_token: 2,
+            snapshot_timeout_secs: 600,
         };
+        tune(&mut config);
         let app = orghub_writer::Application::build(config)
             .await
             .expect("writer builds");

@@ -37,6 +37,9 @@ pub enum ApiError {
     },
     #[error("this Idempotency-Key was used with another request body")]
     IdempotencyMismatch,
+    /// A bounded resource is taken: try again after `retry_after` seconds.
+    #[error("{detail}")]
+    Overloaded { detail: String, retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -76,6 +79,7 @@ impl ApiError {
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
             ),
+            Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Overloaded"),
             Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -133,6 +137,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::Overloaded { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         if matches!(self, ApiError::Unauthenticated) {
             response
                 .headers_mut()
