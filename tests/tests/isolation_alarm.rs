@@ -1,0 +1,246 @@
+//! SIGTERM while RabbitMQ withholds publisher confirms (a memory alarm blocks every publishing
+//! connection without closing it): the writer still stops within 30 s, and nothing is lost, the
+//! restarted writer publishes every event.
+//!
+//! Sets a memory alarm on the whole RabbitMQ node, so it must not run beside other broker tests:
+//! it is `#[ignore]`d and `.ci/run` runs it alone after the main run (`--run-ignored only`).
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use orghub_broker::lapin::options::{
+    BasicAckOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use orghub_broker::lapin::types::FieldTable;
+use orghub_tests::writer::ADMIN_TOKEN;
+use orghub_tests::{TestDatabase, TestVhost, cargo_bin, eventually};
+use serde_json::json;
+use uuid::Uuid;
+
+const QUEUE: &str = "probe.alarm";
+
+fn id(n: u32) -> Uuid {
+    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
+}
+
+fn rabbitmqctl(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .map_err(|e| format!("run rabbitmqctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// A memory alarm on the node while it lives: the high watermark is 0 until it is dropped, which
+/// restores RabbitMQ's default (0.4), also when the test panics.
+struct MemoryAlarm;
+
+impl MemoryAlarm {
+    fn raise() -> MemoryAlarm {
+        let alarm = MemoryAlarm;
+        rabbitmqctl(&["set_vm_memory_high_watermark", "0"]).expect("raise the memory alarm");
+        alarm
+    }
+}
+
+impl Drop for MemoryAlarm {
+    fn drop(&mut self) {
+        if let Err(e) = rabbitmqctl(&["set_vm_memory_high_watermark", "0.4"]) {
+            eprintln!(
+                "cannot restore RabbitMQ's memory watermark (run `rabbitmqctl set_vm_memory_high_watermark 0.4`): {e}"
+            );
+        }
+    }
+}
+
+struct WriterProcess {
+    child: tokio::process::Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl WriterProcess {
+    async fn spawn(db_url: &str, amqp_url: &str) -> WriterProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = tokio::process::Command::new(cargo_bin("orghub-writer"))
+            .env("DATABASE_URL", db_url)
+            .env("AMQP_URL", amqp_url)
+            .env("ORGHUB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORGHUB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ORGHUB_RELAY_POLL_MS", "100")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn orghub-writer");
+        let writer = WriterProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        };
+        eventually(
+            Duration::from_secs(30),
+            "the writer answers /healthz",
+            || async {
+                let r = writer
+                    .client
+                    .get(format!("{}/healthz", writer.base))
+                    .send()
+                    .await
+                    .ok()?;
+                r.status().is_success().then_some(())
+            },
+        )
+        .await;
+        writer
+    }
+
+    async fn put_unit(&self, n: u32) {
+        let parent = (n > 1).then(|| id(1));
+        let r = self
+            .client
+            .put(format!("{}/api/v1/751/units/{}", self.base, id(n)))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent}))
+            .send()
+            .await
+            .expect("the writer answers");
+        assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
+    }
+}
+
+/// The distinct sequences in the probe queue once `n` of them arrived.
+async fn sequences(amqp_url: &str, n: usize) -> BTreeSet<u64> {
+    let conn = orghub_broker::connect(amqp_url, "probe")
+        .await
+        .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    let mut seen = BTreeSet::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    while seen.len() < n && Instant::now() < until {
+        match ch
+            .basic_get(QUEUE.into(), BasicGetOptions::default())
+            .await
+            .expect("basic.get")
+        {
+            Some(m) => {
+                let event = orghub_broker::decode_delivery(&m.delivery).expect("an event");
+                seen.insert(event.sequence);
+                m.delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .expect("ack");
+            }
+            None => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    seen
+}
+
+#[tokio::test]
+#[ignore = "sets a memory alarm on the RabbitMQ node for everyone; run alone (see .ci/run)"]
+async fn sigterm_ends_the_writer_within_30_s_while_rabbitmq_withholds_confirms_and_nothing_is_lost()
+{
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    {
+        let conn = orghub_broker::connect(&vhost.amqp_url, "setup")
+            .await
+            .expect("amqp");
+        let ch = conn.create_channel().await.expect("channel");
+        orghub_broker::declare_events_exchange(&ch)
+            .await
+            .expect("exchange");
+        ch.queue_declare(
+            QUEUE.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+        ch.queue_bind(
+            QUEUE.into(),
+            "org.events".into(),
+            "org.751.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+        let _ = conn.close(200, "setup done".into()).await;
+    }
+    let mut writer = WriterProcess::spawn(&db.url, &vhost.amqp_url).await;
+    writer.put_unit(1).await;
+    assert_eq!(
+        sequences(&vhost.amqp_url, 1).await.len(),
+        1,
+        "the relay publishes"
+    );
+
+    let alarm = MemoryAlarm::raise();
+    const N: u32 = 20;
+    for n in 2..=N {
+        writer.put_unit(n).await;
+    }
+    // The relay's connection is blocked once it published under the alarm.
+    eventually(
+        Duration::from_secs(30),
+        "the relay's connection to be blocked",
+        || async {
+            let conns = vhost.mgmt.get_json(&["connections"]).await.ok()??;
+            let blocked = conns.as_array()?.iter().any(|c| {
+                c["vhost"] == vhost.name.as_str() && c["state"].as_str() == Some("blocked")
+            });
+            blocked.then_some(())
+        },
+    )
+    .await;
+    let pid = writer.child.id().expect("the writer runs");
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let start = Instant::now();
+    let exited = tokio::time::timeout(Duration::from_secs(30), writer.child.wait()).await;
+    let took = start.elapsed();
+    drop(alarm);
+    let status = exited
+        .unwrap_or_else(|_| panic!("the writer did not stop within 30 s of SIGTERM"))
+        .expect("wait");
+    assert!(
+        status.success(),
+        "the writer exited with {status} after {took:?}"
+    );
+    eprintln!("the writer stopped {took:?} after SIGTERM");
+
+    // Nothing lost: the next writer publishes what the broker never confirmed.
+    let mut writer = WriterProcess::spawn(&db.url, &vhost.amqp_url).await;
+    // (The first was taken from the queue above.)
+    let seen = sequences(&vhost.amqp_url, N as usize - 1).await;
+    assert_eq!(
+        seen,
+        (2..=u64::from(N)).collect::<BTreeSet<_>>(),
+        "every event arrives after the restart"
+    );
+    writer.child.start_kill().expect("kill");
+    let _ = writer.child.wait().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}
