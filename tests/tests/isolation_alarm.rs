@@ -244,3 +244,102 @@ async fn sigterm_ends_the_writer_within_30_s_while_rabbitmq_withholds_confirms_a
     db.drop_now().await;
     vhost.delete_now().await;
 }
+
+/// RabbitMQ's `max_message_size` lowered on the node while it lives; dropping it restores the
+/// default (128 MiB), also when the test panics.
+struct MaxMessageSize;
+
+impl MaxMessageSize {
+    fn lower(bytes: usize) -> MaxMessageSize {
+        let guard = MaxMessageSize;
+        rabbitmqctl(&[
+            "eval",
+            &format!("application:set_env(rabbit, max_message_size, {bytes})."),
+        ])
+        .expect("lower max_message_size");
+        guard
+    }
+}
+
+impl Drop for MaxMessageSize {
+    fn drop(&mut self) {
+        if let Err(e) = rabbitmqctl(&[
+            "eval",
+            "application:set_env(rabbit, max_message_size, 134217728).",
+        ]) {
+            eprintln!("cannot restore RabbitMQ's max_message_size: {e}");
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "lowers RabbitMQ's max_message_size for the whole node; run alone (see .ci/run)"]
+async fn an_event_over_rabbitmqs_max_message_size_halts_only_its_municipality() {
+    use orghub_tests::bind_probe_queue;
+    use orghub_tests::writer::TestWriter;
+
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    let conn = orghub_broker::connect(&vhost.amqp_url, "probe")
+        .await
+        .expect("amqp");
+    let q751 = bind_probe_queue(&conn, "org.751.#").await;
+    let q101 = bind_probe_queue(&conn, "org.101.#").await;
+    let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
+    let unit = |n: u32| json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": (n > 1).then(|| id(1))});
+    assert_eq!(quiet.put("751", "units", id(1), unit(1)).await.status, 201);
+    let long = "x".repeat(200);
+    let person = json!({"validity": {"from": "2020-01-01"}, "given_name": long, "surname": long});
+    assert_eq!(quiet.put("101", "persons", id(9), person).await.status, 201);
+    assert_eq!(quiet.put("751", "units", id(2), unit(2)).await.status, 201);
+    quiet.stop().await;
+    let (small, large): (i32, i32) = sqlx::query_as(
+        "SELECT (SELECT max(octet_length(body)) FROM event WHERE kommune = 751),
+                (SELECT max(octet_length(body)) FROM event WHERE kommune = 101)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("sizes");
+    let limit = usize::try_from((small + large) / 2).expect("size");
+
+    let lowered = MaxMessageSize::lower(limit);
+    // The writer's own limit is the default 16 MiB: only the broker refuses the large event.
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    // (The channel the broker closed over the large event may make one of 751's go twice.)
+    let seen = std::sync::Mutex::new(BTreeSet::new());
+    eventually(Duration::from_secs(60), "751's events", || async {
+        let got = q751.drain_now().await;
+        let mut seen = seen.lock().expect("lock");
+        seen.extend(got.iter().map(|e| e.sequence));
+        (*seen == BTreeSet::from([1, 2])).then_some(())
+    })
+    .await;
+    let kind: String = eventually(Duration::from_secs(60), "101 halted", || async {
+        sqlx::query_scalar("SELECT kind FROM relay_halt WHERE kommune = 101")
+            .fetch_optional(&db.pool)
+            .await
+            .ok()?
+    })
+    .await;
+    assert_eq!(kind, "too-large");
+    writer.stop().await;
+    drop(lowered);
+
+    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    assert_eq!(
+        q101.next_events(1, Duration::from_secs(60)).await[0].sequence,
+        1
+    );
+    eventually(Duration::from_secs(60), "the halt to clear", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM relay_halt")
+            .fetch_one(&db.pool)
+            .await
+            .ok()?;
+        (n == 0).then_some(())
+    })
+    .await;
+    let _ = conn.close(200, "done".into()).await;
+    writer.stop().await;
+    db.drop_now().await;
+    vhost.delete_now().await;
+}

@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use orghub_broker::{Delivered, PublishError, Publisher};
 use orghub_contracts::AmqpMessage;
@@ -153,10 +154,11 @@ async fn lead(
     listener.listen("orghub_events").await?;
     // The lock session also reads the log: the relay never waits for a pooled connection that
     // API requests hold. Progress is written by a task on a connection of its own.
-    let mut cursor = Cursor::resume(&mut lock_conn, metrics).await?;
+    let (mut cursor, stored) = Cursor::resume(&mut lock_conn, cfg, metrics).await?;
     let (progress_tx, progress_rx) = watch::channel(cursor.progress());
     let writer = progress::spawn_writer(
         options.application_name(&format!("{name} positions")),
+        stored,
         progress_rx,
     );
     let mut delays = backoff();
@@ -240,26 +242,40 @@ struct Cursor {
     /// Messages in flight per municipality.
     in_flight: HashMap<i32, usize>,
     halts: Halts,
+    /// The largest message sent: the configured limit, or RabbitMQ's `max_message_size` once
+    /// the broker said it is lower.
+    max_message_bytes: usize,
 }
 
 impl Cursor {
-    /// The stored positions and halts, read when the relay takes the lock. A stored halt's head
-    /// becomes the first unconfirmed event, which is tried before anything after it.
-    async fn resume(conn: &mut PgConnection, metrics: &Metrics) -> Result<Cursor, sqlx::Error> {
+    /// The stored positions and halts, read when the relay takes the lock, and the progress as
+    /// stored. A stored halt's head becomes the first unconfirmed event, which is tried before
+    /// anything after it; a halt of a municipality with nothing left to publish is dropped.
+    async fn resume(
+        conn: &mut PgConnection,
+        cfg: &RelayConfig,
+        metrics: &Metrics,
+    ) -> Result<(Cursor, Progress), sqlx::Error> {
         let confirmed = log::positions(conn).await?;
         let last: HashMap<i32, i64> = log::last_sequences(conn).await?.into_iter().collect();
-        let mut rows = halts::load(conn).await?;
+        let stored = Progress {
+            positions: confirmed.clone(),
+            halts: halts::load(conn).await?,
+        };
+        let mut rows = stored.halts.clone();
         rows.retain(|k, row| {
             let through = confirmed.get(k).copied().unwrap_or(0);
             row.sequence = through + 1;
             last.get(k).is_some_and(|l| *l > through)
         });
-        Ok(Cursor {
+        let cursor = Cursor {
             sent: confirmed.clone(),
             confirmed,
             in_flight: HashMap::new(),
             halts: Halts::resumed_from(rows, metrics),
-        })
+            max_message_bytes: cfg.max_message_bytes,
+        };
+        Ok((cursor, stored))
     }
 
     fn sent(&self, kommune: i32) -> i64 {
@@ -478,7 +494,7 @@ impl Pump<'_> {
                 if !self.cursor.may_send(&row) {
                     continue;
                 }
-                let message = match prepare(&mut row, self.cfg.max_message_bytes) {
+                let message = match prepare(&mut row, self.cursor.max_message_bytes) {
                     Ok(m) => m,
                     Err(refusal) => {
                         self.cursor.refuse(
@@ -536,7 +552,7 @@ impl Pump<'_> {
                     .refuse(row.kommune, row.sequence, row.id, &refusal, self.metrics);
                 Ok(())
             }
-            Err(PublishError::ConnectionLost(why)) => Err(RelayError::ConnectionLost(why)),
+            Err(PublishError::ConnectionLost(why)) => Err(self.lost(why)),
         }
     }
 
@@ -601,8 +617,37 @@ impl Pump<'_> {
                     .refuse(k, sent.sequence, sent.id, &refusal, self.metrics);
                 Ok(Settled::Done)
             }
-            Err(PublishError::ConnectionLost(why)) => Err(RelayError::ConnectionLost(why)),
+            Err(PublishError::ConnectionLost(why)) => Err(self.lost(why)),
         }
+    }
+
+    /// The error of a lost channel. When RabbitMQ closed it over a message larger than its
+    /// `max_message_size`, the relay learns that limit: after reconnecting, the event halts its
+    /// municipality as too large instead of closing the channel again for everyone.
+    fn lost(&mut self, why: String) -> RelayError {
+        // The broker's reason may reach a pending confirm rather than the call that failed.
+        let pending =
+            self.window
+                .iter_mut()
+                .filter_map(|sent| match (&mut sent.confirm).now_or_never() {
+                    Some(Err(PublishError::ConnectionLost(reason))) => Some(reason),
+                    _ => None,
+                });
+        let learned = std::iter::once(why.clone())
+            .chain(pending)
+            .find_map(|reason| broker_max_message_size(&reason));
+        if let Some(broker_max) = learned
+            && broker_max < self.cursor.max_message_bytes
+        {
+            tracing::warn!(
+                broker_max,
+                configured = self.cfg.max_message_bytes,
+                "RabbitMQ's max_message_size is below ORGHUB_RELAY_MAX_MESSAGE_BYTES; the relay \
+                 sends at most {broker_max} bytes from now on (lower the setting to match)"
+            );
+            self.cursor.max_message_bytes = broker_max;
+        }
+        RelayError::ConnectionLost(why)
     }
 
     /// Takes what confirms arrive within [`SHUTDOWN_GRACE`]; the rest are published again by
@@ -626,6 +671,14 @@ impl Pump<'_> {
     }
 }
 
+/// RabbitMQ's `max_message_size` from the reason it closed a channel for a larger message
+/// ("PRECONDITION_FAILED - message size 2000 is larger than configured max size 1024").
+fn broker_max_message_size(reason: &str) -> Option<usize> {
+    let (_, after) = reason.split_once("larger than configured max size ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
@@ -636,4 +689,21 @@ fn hostname() -> String {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brokers_message_size_limit_is_read_from_its_close_reason() {
+        assert_eq!(
+            broker_max_message_size(
+                "protocol error: PRECONDITION_FAILED - message size 2000 is larger than \
+                 configured max size 1024"
+            ),
+            Some(1024)
+        );
+        assert_eq!(broker_max_message_size("connection reset by peer"), None);
+    }
 }

@@ -21,16 +21,15 @@ pub struct Progress {
     pub halts: BTreeMap<i32, HaltRow>,
 }
 
-/// Spawns the writer of `progress`. It ends once the sender is gone and the last value was
-/// stored (or could not be, and said so).
+/// Spawns the writer of `progress`, starting from what is `stored`. It ends once the sender is
+/// gone and the last value was stored (or could not be, and said so).
 pub fn spawn_writer(
     options: PgConnectOptions,
+    mut stored: Progress,
     mut progress: watch::Receiver<Progress>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut conn: Option<PgConnection> = None;
-        // What the relay read at the start is stored already.
-        let mut stored: Progress = progress.borrow_and_update().clone();
         let mut delays = backoff();
         loop {
             let latest = progress.borrow_and_update().clone();
