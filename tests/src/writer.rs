@@ -1,4 +1,5 @@
-//! An in-process writer (API and relay) on port 0, and a small HTTP client for it.
+//! An in-process writer (API and relay) on port 0, and a small HTTP client for it; a real
+//! `orghub-writer` process for tests that signal or kill it.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -176,5 +177,55 @@ impl Drop for TestWriter {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// A real `orghub-writer` process on a free port, killed when dropped.
+#[derive(Debug)]
+pub struct WriterProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl WriterProcess {
+    /// Starts `orghub-writer` (built by `cargo build --bin orghub-writer`, see
+    /// [`crate::cargo_bin`]) on the given database and vhost, and waits until it answers.
+    pub async fn spawn(db_url: &str, amqp_url: &str) -> WriterProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = tokio::process::Command::new(crate::cargo_bin("orghub-writer"))
+            .env("DATABASE_URL", db_url)
+            .env("AMQP_URL", amqp_url)
+            .env("ORGHUB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORGHUB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ORGHUB_RELAY_POLL_MS", "100")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn orghub-writer");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        crate::eventually(
+            std::time::Duration::from_secs(30),
+            "the writer answers /healthz",
+            || {
+                let (client, url) = (client.clone(), format!("{base}/healthz"));
+                async move {
+                    client
+                        .get(url)
+                        .send()
+                        .await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                        .map(|_| ())
+                }
+            },
+        )
+        .await;
+        WriterProcess { child, base }
     }
 }

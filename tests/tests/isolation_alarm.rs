@@ -6,15 +6,11 @@
 //! it is `#[ignore]`d and `.ci/run` runs it alone after the main run (`--run-ignored only`).
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use orghub_broker::lapin::options::{
-    BasicAckOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions,
-};
-use orghub_broker::lapin::types::FieldTable;
-use orghub_tests::writer::ADMIN_TOKEN;
-use orghub_tests::{TestDatabase, TestVhost, cargo_bin, eventually};
+use orghub_broker::lapin::options::{BasicAckOptions, BasicGetOptions};
+use orghub_tests::writer::{ADMIN_TOKEN, WriterProcess};
+use orghub_tests::{TestDatabase, TestVhost, declare_durable_probe, eventually};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -61,64 +57,17 @@ impl Drop for MemoryAlarm {
     }
 }
 
-struct WriterProcess {
-    child: tokio::process::Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl WriterProcess {
-    async fn spawn(db_url: &str, amqp_url: &str) -> WriterProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = tokio::process::Command::new(cargo_bin("orghub-writer"))
-            .env("DATABASE_URL", db_url)
-            .env("AMQP_URL", amqp_url)
-            .env("ORGHUB_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ORGHUB_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("ORGHUB_RELAY_POLL_MS", "100")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn orghub-writer");
-        let writer = WriterProcess {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
-        };
-        eventually(
-            Duration::from_secs(30),
-            "the writer answers /healthz",
-            || async {
-                let r = writer
-                    .client
-                    .get(format!("{}/healthz", writer.base))
-                    .send()
-                    .await
-                    .ok()?;
-                r.status().is_success().then_some(())
-            },
-        )
-        .await;
-        writer
-    }
-
-    async fn put_unit(&self, n: u32) {
-        let parent = (n > 1).then(|| id(1));
-        let r = self
-            .client
-            .put(format!("{}/api/v1/751/units/{}", self.base, id(n)))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent}))
-            .send()
-            .await
-            .expect("the writer answers");
-        assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
-    }
+/// Writes unit `n` of 751 (the first is the root) through the writer at `base`.
+async fn put_unit(base: &str, n: u32) {
+    let parent = (n > 1).then(|| id(1));
+    let r = reqwest::Client::new()
+        .put(format!("{base}/api/v1/751/units/{}", id(n)))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent}))
+        .send()
+        .await
+        .expect("the writer answers");
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
 }
 
 /// The distinct sequences in the probe queue once `n` of them arrived.
@@ -156,37 +105,9 @@ async fn sigterm_ends_the_writer_within_30_s_while_rabbitmq_withholds_confirms_a
 {
     let db = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
-    {
-        let conn = orghub_broker::connect(&vhost.amqp_url, "setup")
-            .await
-            .expect("amqp");
-        let ch = conn.create_channel().await.expect("channel");
-        orghub_broker::declare_events_exchange(&ch)
-            .await
-            .expect("exchange");
-        ch.queue_declare(
-            QUEUE.into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue");
-        ch.queue_bind(
-            QUEUE.into(),
-            "org.events".into(),
-            "org.751.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind");
-        let _ = conn.close(200, "setup done".into()).await;
-    }
+    declare_durable_probe(&vhost.amqp_url, QUEUE, "org.751.#").await;
     let mut writer = WriterProcess::spawn(&db.url, &vhost.amqp_url).await;
-    writer.put_unit(1).await;
+    put_unit(&writer.base, 1).await;
     assert_eq!(
         sequences(&vhost.amqp_url, 1).await.len(),
         1,
@@ -196,7 +117,7 @@ async fn sigterm_ends_the_writer_within_30_s_while_rabbitmq_withholds_confirms_a
     let alarm = MemoryAlarm::raise();
     const N: u32 = 20;
     for n in 2..=N {
-        writer.put_unit(n).await;
+        put_unit(&writer.base, n).await;
     }
     // The relay's connection is blocked once it published under the alarm.
     eventually(

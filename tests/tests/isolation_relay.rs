@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use orghub_broker::lapin::Connection;
 use orghub_broker::lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
 use orghub_broker::lapin::types::{AMQPValue, FieldTable};
 use orghub_contracts::amqp::EXCHANGE;
@@ -20,6 +21,18 @@ fn id(kommune: u32, n: u32) -> Uuid {
     Uuid::from_u128(
         0x0000_0000_0000_4000_8000_0000_0000_0000 | (u128::from(kommune) << 32) | u128::from(n),
     )
+}
+
+/// A fresh database and vhost, and probe queues bound to 751 and 101 on a connection.
+async fn start() -> (TestDatabase, TestVhost, Connection, ProbeQueue, ProbeQueue) {
+    let db = TestDatabase::create().await;
+    let vhost = TestVhost::create().await;
+    let conn = orghub_broker::connect(&vhost.amqp_url, "isolation test")
+        .await
+        .expect("amqp");
+    let q751 = bind_probe_queue(&conn, "org.751.#").await;
+    let q101 = bind_probe_queue(&conn, "org.101.#").await;
+    (db, vhost, conn, q751, q101)
 }
 
 /// Writes unit `n` of `kommune`: the first is the root, the others its children.
@@ -77,13 +90,7 @@ async fn status_halted(ctl: &Ctl) -> Vec<Value> {
 #[tokio::test]
 async fn a_queue_refusing_one_municipalitys_events_halts_only_it_without_duplicates_and_it_resumes_once_the_queue_is_gone()
  {
-    let db = TestDatabase::create().await;
-    let vhost = TestVhost::create().await;
-    let conn = orghub_broker::connect(&vhost.amqp_url, "isolation test")
-        .await
-        .expect("amqp");
-    let q751 = bind_probe_queue(&conn, "org.751.#").await;
-    let q101_early = bind_probe_queue(&conn, "org.101.#").await;
+    let (db, vhost, conn, q751, q101_early) = start().await;
     // What a subscriber's own credentials could declare: a queue that refuses every message.
     let trap = conn.create_channel().await.expect("channel");
     let mut args = FieldTable::default();
@@ -210,13 +217,7 @@ async fn a_queue_refusing_one_municipalitys_events_halts_only_it_without_duplica
 #[tokio::test]
 async fn an_event_larger_than_the_relay_may_send_halts_only_its_municipality_until_the_limit_allows_it()
  {
-    let db = TestDatabase::create().await;
-    let vhost = TestVhost::create().await;
-    let conn = orghub_broker::connect(&vhost.amqp_url, "isolation test")
-        .await
-        .expect("amqp");
-    let q751 = bind_probe_queue(&conn, "org.751.#").await;
-    let q101 = bind_probe_queue(&conn, "org.101.#").await;
+    let (db, vhost, conn, q751, q101) = start().await;
 
     // The log first: a small unit of 751, a large person of 101, then 751 again.
     let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;

@@ -62,6 +62,23 @@ async fn stalled_reader(writer: &TestWriter, token: &str) -> StalledReader {
     }
 }
 
+/// Imports `total` units with long names into 751 (a root and its children): about 600 bytes
+/// of snapshot each.
+async fn import_units(writer: &TestWriter, total: u32) {
+    let long = "Afdeling for borgerservice og digital forvaltning ".repeat(3);
+    let body: String = (1..=total)
+        .map(|n| {
+            let parent = (n > 1).then(|| id(1));
+            let state = json!({"validity": {"from": "2020-01-01"}, "name": format!("{long}{n}"), "parent": parent});
+            json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
+        })
+        .collect();
+    let r = writer.post_text("/api/v1/751/import", body).await;
+    let shown = &r.text[..r.text.len().min(500)];
+    assert_eq!(r.status, 200, "{shown}");
+    assert_eq!(r.body["created"], total, "{shown}");
+}
+
 async fn read_token(writer: &TestWriter, name: &str) -> String {
     let r = writer
         .admin(
@@ -106,22 +123,7 @@ async fn snapshot_readers_that_stop_reading_neither_delay_writes_nor_exceed_thei
     let writer = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
     // A snapshot of several megabytes, far more than a socket and the server's buffers hold.
     let total = 8_000u32;
-    let long = "Afdeling for borgerservice og digital forvaltning ".repeat(3);
-    let body: String = (1..=total)
-        .map(|n| {
-            let parent = (n > 1).then(|| id(1));
-            let state = json!({"validity": {"from": "2020-01-01"}, "name": format!("{long}{n}"), "parent": parent});
-            json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
-        })
-        .collect();
-    let r = writer.post_text("/api/v1/751/import", body).await;
-    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
-    assert_eq!(
-        r.body["created"],
-        total,
-        "{}",
-        &r.text[..r.text.len().min(500)]
-    );
+    import_units(&writer, total).await;
     let mut tokens = Vec::new();
     for i in 0..10 {
         tokens.push(read_token(&writer, &format!("reader-{i}")).await);
@@ -188,22 +190,7 @@ async fn a_snapshot_its_client_reads_too_slowly_is_cut_at_the_time_limit_with_a_
         c.snapshot_timeout_secs = 1;
     })
     .await;
-    let long = "Afdeling for borgerservice og digital forvaltning ".repeat(3);
-    let body: String = (1..=4_000u32)
-        .map(|n| {
-            let parent = (n > 1).then(|| id(1));
-            let state = json!({"validity": {"from": "2020-01-01"}, "name": format!("{long}{n}"), "parent": parent});
-            json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
-        })
-        .collect();
-    let r = writer.post_text("/api/v1/751/import", body).await;
-    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(500)]);
-    assert_eq!(
-        r.body["created"],
-        4_000,
-        "{}",
-        &r.text[..r.text.len().min(500)]
-    );
+    import_units(&writer, 4_000).await;
     let (a, b) = (
         read_token(&writer, "slow").await,
         read_token(&writer, "next").await,
