@@ -7,7 +7,7 @@
 //! - [`TestVhost`]: a fresh RabbitMQ vhost per test (`orghub-test-<uuid>`) with its AMQP URL and a
 //!   management client.
 //! - [`bind_probe_queue`] / [`ProbeQueue`]: an exclusive queue bound on `org.events` that reads
-//!   what was published, decoded.
+//!   what was published, decoded; [`declare_durable_probe`] one that outlives connections.
 //! - [`writer`]: an in-process writer (API and relay) on port 0 and a JSON client for it.
 //! - [`cargo_bin`]: the path of a workspace binary, for tests that run and kill real processes.
 //! - [`subscriber`]: subscriber config files, an in-process subscriber, sink state probes, a DLQ
@@ -267,6 +267,39 @@ pub async fn bind_probe_queue(conn: &Connection, binding: &str) -> ProbeQueue {
         binding: binding.to_owned(),
         channel,
     }
+}
+
+/// Declares a durable queue `name` bound on `org.events` with `binding`. Unlike a
+/// [`ProbeQueue`] it outlives the test's connections, so it collects what writers publish across
+/// restarts, kills and broker outages.
+pub async fn declare_durable_probe(amqp_url: &str, name: &str, binding: &str) {
+    let conn = orghub_broker::connect(amqp_url, "probe-setup")
+        .await
+        .expect("amqp");
+    let ch = conn.create_channel().await.expect("channel");
+    orghub_broker::declare_events_exchange(&ch)
+        .await
+        .expect("exchange");
+    ch.queue_declare(
+        name.into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await
+    .expect("queue");
+    ch.queue_bind(
+        name.into(),
+        EXCHANGE.into(),
+        binding.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .expect("bind");
+    let _ = conn.close(200, "setup done".into()).await;
 }
 
 impl ProbeQueue {

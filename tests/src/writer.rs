@@ -1,4 +1,5 @@
-//! An in-process writer (API and relay) on port 0, and a small HTTP client for it.
+//! An in-process writer (API and relay) on port 0, and a small HTTP client for it; a real
+//! `orghub-writer` process for tests that signal or kill it.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -35,6 +36,17 @@ impl TestWriter {
         Self::start_config(Self::config(database_url, amqp_url, relay)).await
     }
 
+    /// Starts a writer with the tests' configuration as changed by `tune`.
+    pub async fn start_tuned(
+        database_url: &str,
+        amqp_url: &str,
+        tune: impl FnOnce(&mut orghub_writer::Config),
+    ) -> TestWriter {
+        let mut config = Self::config(database_url, amqp_url, true);
+        tune(&mut config);
+        Self::start_config(config).await
+    }
+
     /// The configuration [`TestWriter::start_with`] uses, to change before
     /// [`TestWriter::start_config`].
     pub fn config(database_url: &str, amqp_url: &str, relay: bool) -> orghub_writer::Config {
@@ -46,8 +58,13 @@ impl TestWriter {
             relay,
             relay_batch: 200,
             relay_poll_ms: 100,
+            relay_max_message_bytes: 16 * 1024 * 1024,
+            relay_confirm_timeout_ms: 30_000,
             db_pool: 8,
             write_queue: orghub_writer::store::DEFAULT_WRITE_QUEUE_SIZE,
+            snapshot_pool: 4,
+            snapshot_per_token: 2,
+            snapshot_timeout_secs: 600,
         }
     }
 
@@ -183,4 +200,54 @@ pub async fn unpublished(pool: &sqlx::PgPool) -> i64 {
         .ok()
         .flatten()
         .unwrap_or(0)
+}
+
+/// A real `orghub-writer` process on a free port, killed when dropped.
+#[derive(Debug)]
+pub struct WriterProcess {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+impl WriterProcess {
+    /// Starts `orghub-writer` (built by `cargo build --bin orghub-writer`, see
+    /// [`crate::cargo_bin`]) on the given database and vhost, and waits until it answers.
+    pub async fn spawn(db_url: &str, amqp_url: &str) -> WriterProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = tokio::process::Command::new(crate::cargo_bin("orghub-writer"))
+            .env("DATABASE_URL", db_url)
+            .env("AMQP_URL", amqp_url)
+            .env("ORGHUB_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ORGHUB_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("ORGHUB_RELAY_POLL_MS", "100")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn orghub-writer");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        crate::eventually(
+            std::time::Duration::from_secs(30),
+            "the writer answers /healthz",
+            || {
+                let (client, url) = (client.clone(), format!("{base}/healthz"));
+                async move {
+                    client
+                        .get(url)
+                        .send()
+                        .await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                        .map(|_| ())
+                }
+            },
+        )
+        .await;
+        WriterProcess { child, base }
+    }
 }

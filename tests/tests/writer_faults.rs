@@ -2,14 +2,13 @@
 //! killed with SIGKILL in the middle of a large import. Nothing may be lost or invented.
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use orghub_broker::lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use orghub_broker::lapin::options::BasicConsumeOptions;
 use orghub_broker::lapin::types::FieldTable;
-use orghub_tests::writer::{ADMIN_TOKEN, TestWriter};
-use orghub_tests::{TestDatabase, TestVhost, cargo_bin, eventually};
+use orghub_tests::writer::{ADMIN_TOKEN, TestWriter, WriterProcess};
+use orghub_tests::{TestDatabase, TestVhost, declare_durable_probe, eventually};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -20,37 +19,6 @@ fn id(n: u32) -> Uuid {
 fn unit_line(n: u32, parent: Option<u32>) -> String {
     let state = json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent.map(id)});
     json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
-}
-
-/// Declares a durable queue bound to `org.<k>.#` that outlives connection closes.
-async fn durable_probe(amqp_url: &str, name: &str, binding: &str) {
-    let conn = orghub_broker::connect(amqp_url, "probe-setup")
-        .await
-        .expect("amqp");
-    let ch = conn.create_channel().await.expect("channel");
-    orghub_broker::declare_events_exchange(&ch)
-        .await
-        .expect("exchange");
-    ch.queue_declare(
-        name.into(),
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .expect("queue");
-    ch.queue_bind(
-        name.into(),
-        "org.events".into(),
-        binding.into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await
-    .expect("bind");
-    let _ = conn.close(200, "setup done".into()).await;
 }
 
 /// Consumes from `queue` until every sequence 1..=n was seen; returns sequences in arrival order.
@@ -112,7 +80,7 @@ fn assert_complete_and_ordered(seen: &[u64], n: u64) {
 async fn writes_succeed_while_broker_connections_are_closed_and_every_event_arrives_in_order() {
     let db = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
-    durable_probe(&vhost.amqp_url, "probe.outage", "org.751.#").await;
+    declare_durable_probe(&vhost.amqp_url, "probe.outage", "org.751.#").await;
     let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
     let lines: Vec<String> = std::iter::once(unit_line(1, None))
         .chain((2..=300).map(|n| unit_line(n, Some(1))))
@@ -150,57 +118,13 @@ async fn writes_succeed_while_broker_connections_are_closed_and_every_event_arri
     vhost.delete_now().await;
 }
 
-struct WriterProcess {
-    child: tokio::process::Child,
-    base: String,
-}
-
-async fn spawn_writer_process(db_url: &str, amqp_url: &str) -> WriterProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = tokio::process::Command::new(cargo_bin("orghub-writer"))
-        .env("DATABASE_URL", db_url)
-        .env("AMQP_URL", amqp_url)
-        .env("ORGHUB_LISTEN", format!("127.0.0.1:{port}"))
-        .env("ORGHUB_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("ORGHUB_RELAY_POLL_MS", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn orghub-writer");
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    eventually(
-        Duration::from_secs(30),
-        "the writer answers /healthz",
-        || {
-            let (client, url) = (client.clone(), format!("{base}/healthz"));
-            async move {
-                client
-                    .get(url)
-                    .send()
-                    .await
-                    .ok()
-                    .filter(|r| r.status().is_success())
-                    .map(|_| ())
-            }
-        },
-    )
-    .await;
-    WriterProcess { child, base }
-}
-
 #[tokio::test]
 async fn a_writer_killed_mid_import_leaves_state_and_events_consistent_and_the_restart_publishes_the_rest()
  {
     let db = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
-    durable_probe(&vhost.amqp_url, "probe.crash", "org.751.#").await;
-    let mut first = spawn_writer_process(&db.url, &vhost.amqp_url).await;
+    declare_durable_probe(&vhost.amqp_url, "probe.crash", "org.751.#").await;
+    let mut first = WriterProcess::spawn(&db.url, &vhost.amqp_url).await;
 
     // A large import, streamed: a root and 20,000 units under it.
     let total = 20_000u32;
@@ -257,7 +181,7 @@ async fn a_writer_killed_mid_import_leaves_state_and_events_consistent_and_the_r
     assert_eq!((max, last), (events, events), "gap-free sequence");
 
     // The restarted writer publishes whatever the killed one had not.
-    let mut second = spawn_writer_process(&db.url, &vhost.amqp_url).await;
+    let mut second = WriterProcess::spawn(&db.url, &vhost.amqp_url).await;
     let seen = consume_sequences(&vhost.amqp_url, "probe.crash", events as u64).await;
     assert_complete_and_ordered(&seen, events as u64);
     second.child.start_kill().expect("kill");
@@ -285,7 +209,7 @@ fn rabbitmqctl(args: &[&str]) {
 async fn writes_succeed_while_rabbitmq_is_stopped_and_every_event_arrives_once_it_is_back() {
     let db = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
-    durable_probe(&vhost.amqp_url, "probe.stopped", "org.751.#").await;
+    declare_durable_probe(&vhost.amqp_url, "probe.stopped", "org.751.#").await;
     let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
     let lines: Vec<String> = std::iter::once(unit_line(1, None))
         .chain((2..=200).map(|n| unit_line(n, Some(1))))
@@ -327,7 +251,7 @@ async fn writes_succeed_while_rabbitmq_is_stopped_and_every_event_arrives_once_i
 async fn a_backlog_of_one_municipality_does_not_hold_back_another() {
     let db = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
-    durable_probe(&vhost.amqp_url, "probe.fair", "org.#").await;
+    declare_durable_probe(&vhost.amqp_url, "probe.fair", "org.#").await;
 
     // Both logs are written with the relay off: 101 gets 3,000 events, then 751 one.
     let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
@@ -394,7 +318,7 @@ async fn a_backlog_of_one_municipality_does_not_hold_back_another() {
 async fn events_stored_before_the_relay_columns_are_published_from_their_bodies() {
     let db = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
-    durable_probe(&vhost.amqp_url, "probe.old", "org.751.#").await;
+    declare_durable_probe(&vhost.amqp_url, "probe.old", "org.751.#").await;
     let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
     let body: String = std::iter::once(unit_line(1, None))
         .chain((2..=5).map(|n| unit_line(n, Some(1))))

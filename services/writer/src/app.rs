@@ -3,17 +3,23 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, redact};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, SnapshotLimits};
 use crate::metrics::Metrics;
 use crate::relay::{self, RelayConfig};
 use crate::store::Store;
+
+/// How long open HTTP requests may still run after shutdown was requested.
+pub const HTTP_DRAIN: Duration = Duration::from_secs(10);
+/// How long the relay may take to stop after the HTTP server did.
+pub const RELAY_STOP: Duration = Duration::from_secs(15);
 
 #[derive(Debug)]
 pub struct Application {
@@ -43,15 +49,28 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let metrics = Arc::new(Metrics::new());
+        // Snapshots read on connections of their own: however many slow readers there are, the
+        // writes keep theirs.
+        let snapshot_pool = PgPoolOptions::new()
+            .max_connections(config.snapshot_pool)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(config.database_url.parse::<PgConnectOptions>()?);
         let store = store
             .with_group_sizes(metrics.write_group_requests.clone())
+            .with_snapshot_pool(snapshot_pool)
             .with_write_queue(config.write_queue.get())
             .with_queue_metrics(crate::store::QueueMetrics {
                 waiting: metrics.write_queue_waiting.clone(),
                 refused: metrics.write_queue_refused.clone(),
             });
+        let snapshots = Arc::new(SnapshotLimits::new(
+            config.snapshot_pool as usize,
+            config.snapshot_per_token as usize,
+            Duration::from_secs(config.snapshot_timeout_secs),
+        ));
         let state = AppState {
             store,
+            snapshots,
             metrics,
             admin_token: config.admin_token.clone(),
             amqp_addr: amqp_host_port(&config.amqp_url),
@@ -61,6 +80,8 @@ impl Application {
             amqp_url: config.amqp_url.clone(),
             batch: i64::from(config.relay_batch),
             poll: config.relay_poll(),
+            max_message_bytes: config.relay_max_message_bytes,
+            confirm_timeout: config.relay_confirm_timeout(),
         });
         Ok(Application {
             listener,
@@ -78,31 +99,43 @@ impl Application {
         &self.state.store
     }
 
-    /// Serves until `shutdown` completes, then stops the relay and waits for it.
+    /// Serves until `shutdown` completes, then stops the relay and waits for it. Stopping takes
+    /// at most [`HTTP_DRAIN`] plus [`RELAY_STOP`], whatever clients and the broker do.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let relay_task = self.relay.map(|cfg| {
-            tokio::spawn(relay::run(
-                self.state.store.clone(),
-                cfg,
-                self.state.metrics.clone(),
-                stop_rx,
-            ))
-        });
+        let mut stopping = stop_rx.clone();
+        let relay_task = self
+            .relay
+            .map(|cfg| tokio::spawn(relay::run(cfg, self.state.metrics.clone(), stop_rx)));
         tracing::info!(addr = %self.listener.local_addr()?, "orghub-writer listening");
         let router = http::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await
-            .context("HTTP server failed")?;
-        if let Some(task) = relay_task {
-            let _ = task.await;
+        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        // Graceful shutdown waits for every open connection; a client that stopped reading a
+        // response would hold it forever.
+        let drain_bound = async move {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(HTTP_DRAIN).await;
+        };
+        tokio::select! {
+            served = serve => served.context("HTTP server failed")?,
+            () = drain_bound => tracing::warn!(
+                bound = ?HTTP_DRAIN,
+                "HTTP connections still open at shutdown are closed"
+            ),
+        }
+        if let Some(mut task) = relay_task {
+            // The relay bounds its own waits; this is the backstop. Whatever it had not
+            // confirmed is published again by the next relay.
+            if tokio::time::timeout(RELAY_STOP, &mut task).await.is_err() {
+                tracing::warn!(bound = ?RELAY_STOP, "the relay did not stop in time; abandoning it");
+                task.abort();
+            }
         }
         Ok(())
     }

@@ -49,6 +49,22 @@ pub struct Config {
     #[arg(long, env = "ORGHUB_RELAY_POLL_MS", default_value_t = 1000)]
     pub relay_poll_ms: u64,
 
+    /// The largest event (message body, bytes) the relay publishes. A larger one halts its
+    /// municipality with that reason (see `orghubctl status`) instead of failing the publish;
+    /// keep it at or below RabbitMQ's `max_message_size` (128 MiB by default).
+    #[arg(long, env = "ORGHUB_RELAY_MAX_MESSAGE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub relay_max_message_bytes: usize,
+
+    /// Milliseconds RabbitMQ may take to take a message or confirm it before the relay counts
+    /// the connection as lost, reconnects and publishes again from the confirmed positions (a
+    /// memory or disk alarm blocks publishers without closing anything).
+    #[arg(
+        long,
+        env = "ORGHUB_RELAY_CONFIRM_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub relay_confirm_timeout_ms: u64,
+
     /// Maximum PostgreSQL connections of the API's pool.
     #[arg(long, env = "ORGHUB_DB_POOL", default_value_t = 16)]
     pub db_pool: u32,
@@ -58,6 +74,21 @@ pub struct Config {
     /// without bound.
     #[arg(long, env = "ORGHUB_WRITE_QUEUE", default_value_t = crate::store::DEFAULT_WRITE_QUEUE_SIZE)]
     pub write_queue: std::num::NonZeroUsize,
+
+    /// PostgreSQL connections for `/snapshot`, a pool of their own so that slow snapshot readers
+    /// never take connections from writes; also the most snapshots served at once (more get 503
+    /// with Retry-After).
+    #[arg(long, env = "ORGHUB_SNAPSHOT_POOL", default_value_t = 4)]
+    pub snapshot_pool: u32,
+
+    /// The most snapshots one token may read at once (more get 503 with Retry-After).
+    #[arg(long, env = "ORGHUB_SNAPSHOT_PER_TOKEN", default_value_t = 2)]
+    pub snapshot_per_token: u32,
+
+    /// Seconds a snapshot may take in all, however slowly its client reads; then it is cut (the
+    /// client sees a broken body, never a short one) and its connection freed.
+    #[arg(long, env = "ORGHUB_SNAPSHOT_TIMEOUT_SECS", default_value_t = 600)]
+    pub snapshot_timeout_secs: u64,
 }
 
 impl Config {
@@ -93,11 +124,31 @@ impl Config {
         if self.db_pool < 2 {
             return Err("ORGHUB_DB_POOL must be at least 2".into());
         }
+        if self.relay_max_message_bytes < 1024 {
+            return Err("ORGHUB_RELAY_MAX_MESSAGE_BYTES must be at least 1024".into());
+        }
+        if self.relay_confirm_timeout_ms < 100 {
+            return Err("ORGHUB_RELAY_CONFIRM_TIMEOUT_MS must be at least 100".into());
+        }
+        if self.snapshot_pool == 0
+            || self.snapshot_per_token == 0
+            || self.snapshot_timeout_secs == 0
+        {
+            return Err(
+                "ORGHUB_SNAPSHOT_POOL, ORGHUB_SNAPSHOT_PER_TOKEN and ORGHUB_SNAPSHOT_TIMEOUT_SECS \
+                 must be at least 1"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
     pub fn relay_poll(&self) -> Duration {
         Duration::from_millis(self.relay_poll_ms.max(10))
+    }
+
+    pub fn relay_confirm_timeout(&self) -> Duration {
+        Duration::from_millis(self.relay_confirm_timeout_ms)
     }
 }
 

@@ -15,6 +15,22 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// A halted municipality: its kommunekode and why (`refused`, `too-large`, `unreadable`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HaltLabels {
+    pub kommune: String,
+    pub reason: String,
+}
+
+impl HaltLabels {
+    pub fn new(kommune: i32, reason: &str) -> Self {
+        HaltLabels {
+            kommune: kommune.to_string(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -30,8 +46,12 @@ pub struct Metrics {
     pub relay_lag_seconds: Gauge<f64, AtomicU64>,
     /// 1 while this process holds the relay lock.
     pub relay_active: Gauge,
+    /// 1 per municipality the relay halted, with the reason; absent when none is.
+    pub relay_halted: Family<HaltLabels, Gauge>,
     /// Time from sending an event to its confirm.
     pub confirm_latency: Histogram,
+    /// `/snapshot` requests turned away with 503 because the snapshot slots were taken.
+    pub snapshots_refused: Counter,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_latency: Histogram,
     /// Writing requests of one municipality applied together in one transaction.
@@ -58,6 +78,8 @@ impl Metrics {
             relay_lag_events: Gauge::default(),
             relay_lag_seconds: Gauge::default(),
             relay_active: Gauge::default(),
+            relay_halted: Family::default(),
+            snapshots_refused: Counter::default(),
             confirm_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             http_requests: Family::default(),
             http_latency: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
@@ -95,6 +117,17 @@ impl Metrics {
             "relay_active",
             "1 while this process holds the relay lock",
             m.relay_active.clone(),
+        );
+        registry.register(
+            "relay_halted",
+            "1 for each municipality the relay halted because its next event cannot be published, \
+             by reason",
+            m.relay_halted.clone(),
+        );
+        registry.register(
+            "snapshots_refused",
+            "Snapshot requests refused with 503 because the snapshot slots were taken",
+            m.snapshots_refused.clone(),
         );
         registry.register(
             "publish_confirm_seconds",

@@ -185,8 +185,13 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         relay: true,
         relay_batch: 500,
         relay_poll_ms: 200,
+        relay_max_message_bytes: 16 * 1024 * 1024,
+        relay_confirm_timeout_ms: 30_000,
         db_pool: 16,
         write_queue: orghub_writer::store::DEFAULT_WRITE_QUEUE_SIZE,
+        snapshot_pool: 4,
+        snapshot_per_token: 2,
+        snapshot_timeout_secs: 600,
     };
     let writer_app = match orghub_writer::Application::build(writer_config.clone()).await {
         Ok(app) => app,

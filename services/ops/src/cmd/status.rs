@@ -64,6 +64,27 @@ pub struct EventLog {
     pub relay: Option<RelayHolder>,
     /// Municipalities with unpublished events, most behind first.
     pub behind: Vec<Behind>,
+    /// Municipalities the relay halted at an event it cannot publish (the others go on).
+    pub halted: Vec<Halted>,
+}
+
+/// A municipality whose publishing waits at an event the broker refused (or that is too large,
+/// or unreadable); the relay retries it with backoff and resumes by itself once it is taken.
+#[derive(Debug, Serialize)]
+pub struct Halted {
+    /// Kommunekode, four digits.
+    pub kommune: String,
+    pub name: String,
+    /// The event it waits at: every event before it is published, none after it.
+    pub sequence: i64,
+    pub event_id: Option<String>,
+    /// `refused`, `too-large` or `unreadable` (the metric's `reason` label).
+    pub kind: String,
+    /// What happened and what to look at.
+    pub reason: String,
+    pub since: DateTime<Utc>,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
 }
 
 /// One municipality's unpublished part of the event log.
@@ -149,6 +170,12 @@ fn thresholds(args: &Args, log: &EventLog, subscribers: &[SubscriberQueues]) -> 
             args.max_lag_seconds
         ));
     }
+    for h in &log.halted {
+        out.push(format!(
+            "event log: {} {} halted at sequence {} ({})",
+            h.kommune, h.name, h.sequence, h.kind
+        ));
+    }
     for s in subscribers {
         if let Some(dlq) = s.dlq
             && dlq > args.max_dlq
@@ -202,6 +229,9 @@ pub async fn event_log(database_url: &str) -> Result<EventLog, CliError> {
     })
     .collect::<Result<Vec<_>, _>>()
     .context("reading the relay's positions")?;
+    let halted = halted(&mut conn)
+        .await
+        .with_context(|| format!("reading the relay's halts at {shown}"))?;
     // A session advisory lock on a bigint key is listed with the key's high half as classid,
     // the low half as objid and objsubid 1. pg_locks covers every database: keep ours only.
     let relay = sqlx::query(
@@ -236,7 +266,41 @@ pub async fn event_log(database_url: &str) -> Result<EventLog, CliError> {
         oldest_unpublished_seconds: oldest,
         relay,
         behind,
+        halted,
     })
+}
+
+/// The relay's halted municipalities (none on a database the writer has not migrated yet).
+async fn halted(conn: &mut PgConnection) -> Result<Vec<Halted>, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('relay_halt') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    sqlx::query(
+        "SELECT h.kommune, m.name, h.sequence, h.event_id::text AS event_id, h.kind, h.reason,
+                h.since, h.attempts, h.next_attempt_at
+         FROM relay_halt h JOIN municipality m ON m.code = h.kommune
+         ORDER BY h.since, h.kommune",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(Halted {
+            kommune: format!("{:04}", r.try_get::<i32, _>("kommune")?),
+            name: r.try_get("name")?,
+            sequence: r.try_get("sequence")?,
+            event_id: r.try_get("event_id")?,
+            kind: r.try_get("kind")?,
+            reason: r.try_get("reason")?,
+            since: r.try_get("since")?,
+            attempts: r.try_get("attempts")?,
+            next_attempt_at: r.try_get("next_attempt_at")?,
+        })
+    })
+    .collect()
 }
 
 /// Every subscriber of the vhost with its queues' figures (the management API's, up to a stats
@@ -365,6 +429,18 @@ fn print_human(status: &Status) {
         println!(
             "           … and {} more municipalities",
             log.behind.len() - SHOWN
+        );
+    }
+    for h in &log.halted {
+        println!(
+            "halted     {} {}: waits at sequence {} since {} ({} tries, next {}): {}",
+            h.kommune,
+            h.name,
+            h.sequence,
+            h.since.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.attempts,
+            h.next_attempt_at.format("%H:%M:%S UTC"),
+            h.reason
         );
     }
     match &log.relay {

@@ -45,7 +45,7 @@ pub enum ApiError {
     Limit { detail: String },
     /// Too much waiting already: try again after `retry_after` seconds.
     #[error("{detail}")]
-    Overloaded { detail: String, retry_after: u32 },
+    Overloaded { detail: String, retry_after: u64 },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }

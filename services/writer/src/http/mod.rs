@@ -28,11 +28,14 @@ use orghub_contracts::{EntityKind, Kommune, limits};
 use crate::metrics::{HttpLabels, Metrics};
 use crate::store::Store;
 use error::ApiError;
+pub use feed::SnapshotLimits;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// The bounds of `/snapshot`.
+    pub snapshots: Arc<SnapshotLimits>,
     pub metrics: Arc<Metrics>,
     pub admin_token: Option<String>,
     /// `host:port` of the broker, for readiness.

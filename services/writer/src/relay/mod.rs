@@ -8,30 +8,55 @@
 //! Others stand by and retry the lock. The relay is woken by `NOTIFY orghub_events` from each
 //! writing transaction, with a polling fallback for notifications lost on reconnects.
 //!
-//! A failed publish (Nack, lost connection) ends the round: the position stays after the last
-//! confirmed event, the rest are published again after reconnecting, so nothing is lost and a
-//! subscriber may see a duplicate (which its version guard ignores). An unroutable event (no
-//! queue bound) counts as published: it stays in the event log, reachable by replay and resync.
+//! Failures are kept as small as their cause:
+//! - An event the broker refuses (a nack), one too large to send, or one whose row cannot be
+//!   read halts *its municipality* at that event ([`halts`]): the others go on, nothing of the
+//!   halted one is sent after its head, and the head is retried with backoff until it is taken.
+//! - A lost connection, or a broker that neither takes a message nor confirms one within
+//!   `confirm_timeout` (a memory or disk alarm), ends the round: every position stays after its
+//!   last confirmed event, the rest are published again on a new connection, so nothing is lost
+//!   and a subscriber may see a duplicate (which its version guard ignores).
+//! - Shutdown waits at most [`SHUTDOWN_GRACE`] for outstanding confirms, whatever the broker
+//!   does; what stays unconfirmed is published again by the next relay.
+//!
+//! An unroutable event (no queue bound) counts as published: it stays in the event log,
+//! reachable by replay and resync.
+//!
+//! Layout: [`log`] reads the event log, [`halts`] keeps the halted municipalities,
+//! [`progress`] stores positions and halts in the background, [`error`] says why a round ended.
+
+pub mod error;
+pub mod halts;
+mod log;
+mod progress;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use chrono::{DateTime, Utc};
-use orghub_broker::{Delivered, InFlight, Publisher};
-use orghub_contracts::{AmqpMessage, EventType, Kommune, StoredEvent};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use orghub_broker::{Delivered, PublishError, Publisher};
+use orghub_contracts::AmqpMessage;
 use sqlx::postgres::{PgConnectOptions, PgListener};
-use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
+use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::store::Store;
+pub use error::RelayError;
+use halts::{Halts, Refusal};
+use log::{Outgoing, Want};
+use progress::Progress;
 
 /// The advisory lock key of the relay ("orghub-r" in ASCII).
 pub const RELAY_LOCK_KEY: i64 = 0x6f72_6768_7562_2d72;
 /// The `application_name` prefix of the lock-holding session, which `orghubctl status` reports.
 pub const RELAY_APPLICATION_NAME: &str = "orghub-relay";
+/// How long a stopping relay still waits for the confirms of what it sent. What is not confirmed
+/// by then is published again by the next relay.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
@@ -39,6 +64,12 @@ pub struct RelayConfig {
     pub amqp_url: String,
     pub batch: i64,
     pub poll: Duration,
+    /// The largest message the relay sends: a larger event halts its municipality with that
+    /// reason instead of making the broker close the channel.
+    pub max_message_bytes: usize,
+    /// How long the broker may take to take a message, confirm it, or open a channel before the
+    /// connection counts as lost.
+    pub confirm_timeout: Duration,
 }
 
 fn backoff() -> impl Iterator<Item = Duration> {
@@ -50,28 +81,33 @@ fn backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
+/// Whether shutdown was requested (or whoever could request it is gone).
+fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
+    *shutdown.borrow() || shutdown.has_changed().is_err()
+}
+
+/// Completes once shutdown is requested.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|s| *s).await;
+}
+
 /// Sleeps, or returns `true` early when shutdown was requested.
 async fn wait_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(d) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
+        _ = tokio::time::sleep(d) => stopping(shutdown),
+        _ = stopped(shutdown) => true,
     }
 }
 
 /// Runs until shutdown: stand by for the lock, then publish.
-pub async fn run(
-    store: Store,
-    cfg: RelayConfig,
-    metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(cfg: RelayConfig, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
     let mut delays = backoff();
-    while !*shutdown.borrow() {
-        match lead(&store, &cfg, &metrics, &mut shutdown).await {
+    while !stopping(&shutdown) {
+        match lead(&cfg, &metrics, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 metrics.relay_active.set(0);
-                tracing::warn!(error = format!("{e:#}"), "relay interrupted; retrying");
+                tracing::warn!(error = %e, "relay interrupted; retrying");
                 let delay = delays.next().unwrap_or(Duration::from_secs(5));
                 if wait_or_stop(delay, &mut shutdown).await {
                     return;
@@ -84,11 +120,10 @@ pub async fn run(
 /// Takes the lock (standing by until it can) and publishes while holding it. Returns `Ok` on
 /// shutdown, `Err` when the lock connection was lost.
 async fn lead(
-    store: &Store,
     cfg: &RelayConfig,
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+) -> Result<(), RelayError> {
     let name = format!(
         "{RELAY_APPLICATION_NAME}@{}:{}",
         hostname(),
@@ -113,32 +148,32 @@ async fn lead(
     }
     tracing::info!(holder = %name, "relay lock taken; publishing");
     metrics.relay_active.set(1);
-    let mut listener = PgListener::connect_with(store.pool()).await?;
+    // A listener of its own, not one from the API's pool: the relay must be able to (re)start
+    // while API requests hold every pooled connection.
+    let mut listener = PgListener::connect(&cfg.database_url).await?;
     listener.listen("orghub_events").await?;
     // The lock session also reads the log: the relay never waits for a pooled connection that
-    // API requests hold. Positions are written by a task on a connection of its own.
-    let stored = positions(&mut lock_conn).await?;
-    let mut cursor = Cursor {
-        sent: stored.clone(),
-        confirmed: stored.clone(),
-    };
-    let (positions_tx, positions_rx) = watch::channel(stored);
-    let writer = spawn_position_writer(
+    // API requests hold. Progress is written by a task on a connection of its own.
+    let (mut cursor, stored) = Cursor::resume(&mut lock_conn, cfg, metrics).await?;
+    let (progress_tx, progress_rx) = watch::channel(cursor.progress());
+    let writer = progress::spawn_writer(
         options.application_name(&format!("{name} positions")),
-        positions_rx,
+        stored,
+        progress_rx,
     );
     let mut delays = backoff();
     let result = loop {
-        if *shutdown.borrow() {
+        if stopping(shutdown) {
             break Ok(());
         }
-        let publisher = match connect(cfg).await {
+        let publisher = tokio::select! {
+            p = connect(cfg) => p,
+            _ = stopped(shutdown) => break Ok(()),
+        };
+        let publisher = match publisher {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    "relay cannot reach RabbitMQ; retrying"
-                );
+                tracing::warn!(error = %e, "relay cannot reach RabbitMQ; retrying");
                 let delay = delays.next().unwrap_or(Duration::from_secs(5));
                 if wait_or_stop(delay, shutdown).await {
                     break Ok(());
@@ -148,60 +183,53 @@ async fn lead(
             }
         };
         tracing::info!("relay connected to RabbitMQ");
-        match pump(
-            &mut lock_conn,
+        let mut pump = Pump {
+            conn: &mut lock_conn,
             cfg,
             metrics,
-            &publisher,
-            &mut listener,
-            &mut cursor,
-            &positions_tx,
-            shutdown,
-        )
-        .await
-        {
+            publisher: &publisher,
+            cursor: &mut cursor,
+            progress: &progress_tx,
+            window: VecDeque::new(),
+        };
+        match pump.run(&mut listener, shutdown).await {
             Ok(()) => break Ok(()),
-            Err(PumpError::Broker(e)) => {
-                tracing::warn!(error = %e, "publishing failed; reconnecting");
+            Err(e) if e.is_broker() => {
+                tracing::warn!(
+                    error = %e,
+                    "publishing interrupted; reconnecting and publishing again from the \
+                     confirmed positions"
+                );
                 let delay = delays.next().unwrap_or(Duration::from_secs(5));
                 if wait_or_stop(delay, shutdown).await {
                     break Ok(());
                 }
             }
-            Err(PumpError::Database(e)) => break Err(e),
+            Err(e) => break Err(e),
         }
     };
     metrics.relay_active.set(0);
+    // Another holder reports the halts from here on (it reads them from `relay_halt`).
+    metrics.relay_halted.clear();
     // The last confirmed positions are stored before the lock goes to a standby writer (which
     // would otherwise publish them again: harmless, but avoidable).
-    drop(positions_tx);
+    drop(progress_tx);
     let _ = writer.await;
     // Closing the session releases the lock for a standby writer.
     let _ = lock_conn.close().await;
     result
 }
 
-async fn connect(cfg: &RelayConfig) -> anyhow::Result<Publisher> {
+async fn connect(cfg: &RelayConfig) -> Result<Publisher, RelayError> {
+    // `connect` bounds itself; opening the channel is bounded here.
     let conn = orghub_broker::connect(&cfg.amqp_url, "orghub-writer relay").await?;
-    Ok(Publisher::new(&conn).await?)
-}
-
-enum PumpError {
-    Broker(String),
-    Database(anyhow::Error),
-}
-
-impl<E: Into<anyhow::Error>> From<E> for PumpError {
-    fn from(e: E) -> Self {
-        PumpError::Database(e.into())
+    match tokio::time::timeout(cfg.confirm_timeout, Publisher::new(&conn)).await {
+        Ok(publisher) => Ok(publisher?),
+        Err(_) => Err(RelayError::Stalled {
+            what: "opened no confirm channel",
+            bound: cfg.confirm_timeout,
+        }),
     }
-}
-
-/// One event to publish.
-struct Outgoing {
-    kommune: i32,
-    sequence: i64,
-    message: AmqpMessage,
 }
 
 /// Where the relay is in each municipality's log.
@@ -211,339 +239,444 @@ struct Cursor {
     sent: HashMap<i32, i64>,
     /// The last sequence up to which everything was confirmed.
     confirmed: HashMap<i32, i64>,
+    /// Messages in flight per municipality.
+    in_flight: HashMap<i32, usize>,
+    halts: Halts,
+    /// The largest message sent: the configured limit, or RabbitMQ's `max_message_size` once
+    /// the broker said it is lower.
+    max_message_bytes: usize,
 }
 
 impl Cursor {
+    /// The stored positions and halts, read when the relay takes the lock, and the progress as
+    /// stored. A stored halt's head becomes the first unconfirmed event, which is tried before
+    /// anything after it; a halt of a municipality with nothing left to publish is dropped.
+    async fn resume(
+        conn: &mut PgConnection,
+        cfg: &RelayConfig,
+        metrics: &Metrics,
+    ) -> Result<(Cursor, Progress), sqlx::Error> {
+        let confirmed = log::positions(conn).await?;
+        let last: HashMap<i32, i64> = log::last_sequences(conn).await?.into_iter().collect();
+        let stored = Progress {
+            positions: confirmed.clone(),
+            halts: halts::load(conn).await?,
+        };
+        let mut rows = stored.halts.clone();
+        rows.retain(|k, row| {
+            let through = confirmed.get(k).copied().unwrap_or(0);
+            row.sequence = through + 1;
+            last.get(k).is_some_and(|l| *l > through)
+        });
+        let cursor = Cursor {
+            sent: confirmed.clone(),
+            confirmed,
+            in_flight: HashMap::new(),
+            halts: Halts::resumed_from(rows, metrics),
+            max_message_bytes: cfg.max_message_bytes,
+        };
+        Ok((cursor, stored))
+    }
+
     fn sent(&self, kommune: i32) -> i64 {
         self.sent.get(&kommune).copied().unwrap_or(0)
     }
+
+    fn in_flight(&self, kommune: i32) -> usize {
+        self.in_flight.get(&kommune).copied().unwrap_or(0)
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            positions: self.confirmed.clone(),
+            halts: self.halts.rows(),
+        }
+    }
+
+    /// What to read next, of the municipalities whose log goes past what was sent: a fair share
+    /// of `batch` each (so one municipality's bulk import cannot hold back another's live
+    /// changes); of a halted one only its head, once it is due and nothing of it is in flight.
+    fn wants(&self, last: &[(i32, i64)], batch: i64) -> Vec<Want> {
+        let now = Instant::now();
+        let mut wants: Vec<Want> = last
+            .iter()
+            .filter(|(k, last)| *last > self.sent(*k))
+            .filter(|(k, _)| {
+                self.halts.head(*k).is_none()
+                    || (self.halts.due(*k, now) && self.in_flight(*k) == 0)
+            })
+            .map(|(k, _)| Want {
+                kommune: *k,
+                after: self.sent(*k),
+                limit: 1,
+            })
+            .collect();
+        let per = (batch / i64::try_from(wants.len()).unwrap_or(1).max(1)).max(1);
+        for w in &mut wants {
+            if self.halts.head(w.kommune).is_none() {
+                w.limit = per;
+            }
+        }
+        wants
+    }
+
+    /// Whether `row` goes out now: the next of its municipality, and, of a halted one, only its
+    /// head when due with nothing else of it in flight.
+    fn may_send(&self, row: &Outgoing) -> bool {
+        let k = row.kommune;
+        if row.sequence != self.sent(k) + 1 {
+            // A halt in this batch rewound its municipality.
+            return false;
+        }
+        match self.halts.head(k) {
+            None => true,
+            Some(head) => {
+                row.sequence == head && self.in_flight(k) == 0 && self.halts.due(k, Instant::now())
+            }
+        }
+    }
+
+    /// Halts (or keeps halted) `kommune` at `sequence`; nothing after its head is sent again
+    /// until the head is taken.
+    fn refuse(
+        &mut self,
+        kommune: i32,
+        sequence: i64,
+        id: Option<Uuid>,
+        refusal: &Refusal,
+        metrics: &Metrics,
+    ) {
+        self.halts.refuse(kommune, sequence, id, refusal, metrics);
+        if let Some(head) = self.halts.head(kommune) {
+            let sent = self.sent.entry(kommune).or_default();
+            *sent = (*sent).min(head - 1);
+        }
+    }
+
+    /// Records a confirm of `sequence` of `kommune`. Of a halted municipality, confirms of events
+    /// after its head (sent before the halt was known) move nothing: they are sent again after it.
+    fn confirm(&mut self, kommune: i32, sequence: i64, metrics: &Metrics) {
+        if self.halts.head(kommune).is_some_and(|head| sequence > head) {
+            return;
+        }
+        self.halts.confirm(kommune, sequence, metrics);
+        let confirmed = self.confirmed.entry(kommune).or_default();
+        *confirmed = (*confirmed).max(sequence);
+    }
+
+    /// After a round: whatever was sent but not confirmed is sent again by the next one.
+    fn rewind(&mut self) {
+        self.sent = self.confirmed.clone();
+        self.in_flight.clear();
+    }
 }
 
-/// The stored positions, read when the relay takes the lock.
-async fn positions(conn: &mut PgConnection) -> anyhow::Result<HashMap<i32, i64>> {
-    let rows: Vec<(i32, i64)> =
-        sqlx::query_as("SELECT kommune, published_through FROM relay_position")
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// The municipalities whose log goes past what was sent, with how far.
-async fn backlog(conn: &mut PgConnection, cursor: &Cursor) -> anyhow::Result<Vec<(i32, i64)>> {
-    let rows: Vec<(i32, i64)> =
-        sqlx::query_as("SELECT code, last_sequence FROM municipality WHERE last_sequence > 0")
-            .fetch_all(&mut *conn)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(k, last)| *last > cursor.sent(*k))
-        .collect())
-}
-
-/// The next events of every municipality with a backlog, at most `batch` in all, shared fairly:
-/// each municipality gets an equal part, so one municipality's bulk import cannot hold back
-/// another's live changes. In sequence order per municipality.
-async fn fetch(
-    conn: &mut PgConnection,
-    cursor: &Cursor,
-    backlog: &[(i32, i64)],
-    batch: i64,
-) -> anyhow::Result<Vec<Outgoing>> {
-    let kommuner: Vec<i32> = backlog.iter().map(|b| b.0).collect();
-    let after: Vec<i64> = kommuner.iter().map(|k| cursor.sent(*k)).collect();
-    let per = (batch / i64::try_from(kommuner.len()).unwrap_or(1).max(1)).max(1);
-    let rows = sqlx::query(
-        "SELECT e.*
-         FROM UNNEST($1::int[], $2::bigint[]) AS p(kommune, after)
-         CROSS JOIN LATERAL (
-             SELECT kommune, sequence, id, type, entity, entity_version, event_time, traceparent,
-                    body
-             FROM event
-             WHERE kommune = p.kommune AND sequence > p.after
-             ORDER BY sequence LIMIT $3) AS e
-         ORDER BY e.sequence, e.kommune",
-    )
-    .bind(&kommuner)
-    .bind(&after)
-    .bind(per)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kommune: i32 = row.try_get("kommune")?;
-        let sequence: i64 = row.try_get("sequence")?;
-        let body: String = row.try_get("body")?;
-        let message = match stored_event(&row, kommune, sequence)? {
-            Some((stored, traceparent)) => AmqpMessage::from_stored(
-                &StoredEvent {
-                    traceparent: traceparent.as_deref(),
-                    ..stored
-                },
-                body.into_bytes(),
-            ),
-            // Written before the columns existed: the body says it all.
-            None => AmqpMessage::from_structured_body(body.into_bytes()).map_err(|e| {
-                anyhow::anyhow!("stored event {kommune}/{sequence} is not a valid envelope: {e}")
-            })?,
-        };
-        out.push(Outgoing {
-            kommune,
-            sequence,
-            message,
+/// The message of `row`, or why it cannot go out.
+fn prepare(row: &mut Outgoing, max_bytes: usize) -> Result<AmqpMessage, Refusal> {
+    let message =
+        std::mem::replace(&mut row.message, Err(String::new())).map_err(Refusal::Unreadable)?;
+    if message.body.len() > max_bytes {
+        return Err(Refusal::TooLarge {
+            bytes: message.body.len(),
+            limit: max_bytes,
         });
     }
-    Ok(out)
+    Ok(message)
 }
 
-/// The event's attributes from its row's columns (`None` for a row without `event_time`), and
-/// its traceparent.
-fn stored_event(
-    row: &sqlx::postgres::PgRow,
+/// A message sent whose confirm has not been taken yet.
+struct Sent {
     kommune: i32,
     sequence: i64,
-) -> anyhow::Result<Option<(StoredEvent<'static>, Option<String>)>> {
-    let Some(time) = row.try_get::<Option<DateTime<Utc>>, _>("event_time")? else {
-        return Ok(None);
-    };
-    let bad = |what: &str| anyhow::anyhow!("stored event {kommune}/{sequence}: {what}");
-    let event_type = EventType::parse(row.try_get("type")?).map_err(|e| bad(&e.to_string()))?;
-    let kommune_code = u16::try_from(kommune)
-        .ok()
-        .and_then(Kommune::from_code)
-        .ok_or_else(|| bad("unknown kommune"))?;
-    let stored = StoredEvent {
-        id: row.try_get("id")?,
-        event_type,
-        kommune: kommune_code,
-        subject: row.try_get("entity")?,
-        entity_version: u64::try_from(row.try_get::<i64, _>("entity_version")?)
-            .map_err(|_| bad("negative entity_version"))?,
-        sequence: u64::try_from(sequence).map_err(|_| bad("negative sequence"))?,
-        time,
-        traceparent: None,
-    };
-    Ok(Some((stored, row.try_get("traceparent")?)))
+    id: Option<Uuid>,
+    routing_key: String,
+    sent_at: Instant,
+    confirm: BoxFuture<'static, Result<Delivered, PublishError>>,
 }
 
-/// Stores confirmed positions, in the background: the publishing loop hands over the latest
-/// positions and goes on; this task writes them with one statement per round (coalescing
-/// whatever arrived meanwhile) on a connection of its own. Positions only move forward, so a
-/// late write of an older position can do no harm.
-fn spawn_position_writer(
-    options: PgConnectOptions,
-    mut positions: watch::Receiver<HashMap<i32, i64>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut conn: Option<PgConnection> = None;
-        // What the relay read at the start is stored already.
-        let mut stored: HashMap<i32, i64> = positions.borrow_and_update().clone();
-        let mut delays = backoff();
-        loop {
-            let wanted: Vec<(i32, i64)> = positions
-                .borrow_and_update()
-                .iter()
-                .filter(|(k, p)| stored.get(*k) != Some(*p))
-                .map(|(k, p)| (*k, *p))
-                .collect();
-            if !wanted.is_empty() {
-                match store_positions(&mut conn, &options, &wanted).await {
-                    Ok(()) => {
-                        stored.extend(wanted);
-                        delays = backoff();
-                    }
-                    Err(e) => {
-                        conn = None;
-                        if positions.has_changed().is_err() {
-                            // The relay stopped: the next one publishes these events again.
-                            tracing::warn!(
-                                error = format!("{e:#}"),
-                                "cannot store the relay's last position"
-                            );
-                            return;
-                        }
-                        tracing::warn!(
-                            error = format!("{e:#}"),
-                            "cannot store the relay's position; retrying"
-                        );
-                        tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(5))).await;
-                        continue;
-                    }
-                }
-            }
-            // `changed` reports a value sent before the sender went away first, so this ends
-            // only once the last position was stored above (or could not be, and said so).
-            if positions.changed().await.is_err() {
-                return;
-            }
-        }
-    })
+/// How taking a confirm ended.
+enum Settled {
+    /// Taken (confirmed or refused), or none was outstanding.
+    Done,
+    /// Shutdown was requested while waiting; the confirm is still outstanding.
+    Stopping,
 }
 
-async fn store_positions(
-    conn: &mut Option<PgConnection>,
-    options: &PgConnectOptions,
-    positions: &[(i32, i64)],
-) -> anyhow::Result<()> {
-    if conn.is_none() {
-        *conn = Some(options.connect().await?);
-    }
-    let Some(c) = conn.as_mut() else {
-        return Ok(());
-    };
-    let kommuner: Vec<i32> = positions.iter().map(|p| p.0).collect();
-    let through: Vec<i64> = positions.iter().map(|p| p.1).collect();
-    sqlx::query(
-        "INSERT INTO relay_position (kommune, published_through)
-         SELECT * FROM UNNEST($1::int[], $2::bigint[])
-         ON CONFLICT (kommune) DO UPDATE
-         SET published_through = GREATEST(relay_position.published_through,
-                                          EXCLUDED.published_through),
-             updated_at = now()",
-    )
-    .bind(&kommuner)
-    .bind(&through)
-    .execute(c)
-    .await?;
-    Ok(())
+/// One connection's publishing: fetches the next events while the broker confirms the previous
+/// ones, keeping up to two batches in flight, and hands progress to the progress writer.
+struct Pump<'a> {
+    conn: &'a mut PgConnection,
+    cfg: &'a RelayConfig,
+    metrics: &'a Metrics,
+    publisher: &'a Publisher,
+    cursor: &'a mut Cursor,
+    progress: &'a watch::Sender<Progress>,
+    /// Sent messages, oldest first. Confirms are taken in publishing order, so a municipality's
+    /// position only moves over events that are all confirmed.
+    window: VecDeque<Sent>,
 }
 
-/// Messages sent whose confirms have not been taken yet, oldest first.
-struct Window {
-    in_flight: VecDeque<(i32, i64, Instant, InFlight)>,
-}
-
-impl Window {
-    /// Takes every outstanding confirm, stopping at the first failure.
-    async fn drain(&mut self, cursor: &mut Cursor, metrics: &Metrics) -> Result<(), String> {
-        while let Some(r) = self.settle_oldest(cursor, metrics).await {
-            r?;
-        }
-        Ok(())
-    }
-
-    /// Takes the oldest confirm: moves the confirmed position on, or says why not.
-    async fn settle_oldest(
+impl Pump<'_> {
+    async fn run(
         &mut self,
-        cursor: &mut Cursor,
-        metrics: &Metrics,
-    ) -> Option<Result<(), String>> {
-        let (kommune, sequence, sent_at, confirm) = self.in_flight.pop_front()?;
-        let result = confirm.confirmed().await;
-        metrics
-            .confirm_latency
-            .observe(sent_at.elapsed().as_secs_f64());
-        Some(match result {
-            Ok(delivered) => {
-                cursor.confirmed.insert(kommune, sequence);
-                metrics.events_published.inc();
-                if delivered == Delivered::Unroutable {
-                    metrics.events_unroutable.inc();
-                }
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        })
+        listener: &mut PgListener,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
+        let result = self.publish(listener, shutdown).await;
+        self.publish_progress();
+        self.window.clear();
+        self.cursor.rewind();
+        result
     }
-}
 
-/// Publishes continuously: fetches the next events while the broker confirms the previous ones,
-/// keeping up to `window` messages in flight, and hands confirmed positions to the position
-/// writer. Confirms are taken in publishing order, so a municipality's position only moves over
-/// events that are all confirmed. A failed confirm (Nack, lost connection) ends the round: the
-/// events after the last confirmed position are sent again after reconnecting.
-#[allow(clippy::too_many_arguments)]
-async fn pump(
-    conn: &mut PgConnection,
-    cfg: &RelayConfig,
-    metrics: &Metrics,
-    publisher: &Publisher,
-    listener: &mut PgListener,
-    cursor: &mut Cursor,
-    positions: &watch::Sender<HashMap<i32, i64>>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), PumpError> {
-    let window_size = usize::try_from(cfg.batch.max(1) * 2).unwrap_or(1000);
-    let mut window = Window {
-        in_flight: VecDeque::with_capacity(window_size + 1),
-    };
-    let publish_positions = |cursor: &Cursor| {
-        positions.send_if_modified(|stored| {
-            let mut changed = false;
-            for (k, p) in &cursor.confirmed {
-                if stored.get(k) != Some(p) {
-                    stored.insert(*k, *p);
-                    changed = true;
-                }
+    fn publish_progress(&self) {
+        let now = self.cursor.progress();
+        self.progress.send_if_modified(|stored| {
+            let changed = *stored != now;
+            if changed {
+                *stored = now;
             }
             changed
         });
-    };
-    let result = loop {
-        if *shutdown.borrow() {
-            let drained = window.drain(cursor, metrics).await;
-            publish_positions(cursor);
-            break drained.map_err(PumpError::Broker);
+    }
+
+    async fn publish(
+        &mut self,
+        listener: &mut PgListener,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
+        let window_size = usize::try_from(self.cfg.batch.max(1) * 2).unwrap_or(1000);
+        loop {
+            if stopping(shutdown) {
+                return self.drain_for_shutdown().await;
+            }
+            let last = log::last_sequences(self.conn).await?;
+            let wants = self.cursor.wants(&last, self.cfg.batch);
+            let batch = if wants.is_empty() {
+                Vec::new()
+            } else {
+                log::fetch(self.conn, &wants).await?
+            };
+            if batch.is_empty() {
+                // Everything fetched was sent: take the remaining confirms, then wait.
+                while !self.window.is_empty() {
+                    if let Settled::Stopping =
+                        self.settle_oldest(Some(&mut *shutdown), None).await?
+                    {
+                        break;
+                    }
+                }
+                self.publish_progress();
+                if stopping(shutdown) {
+                    continue;
+                }
+                // Idle: wait for a notification, the poll interval (or a halted head's next
+                // try, if sooner), or shutdown.
+                let wake = self
+                    .cursor
+                    .halts
+                    .next_due()
+                    .map_or(self.cfg.poll, |due| {
+                        due.saturating_duration_since(Instant::now())
+                    })
+                    .min(self.cfg.poll);
+                tokio::select! {
+                    n = listener.recv() => { n?; }
+                    _ = tokio::time::sleep(wake) => {}
+                    _ = stopped(shutdown) => {}
+                }
+                continue;
+            }
+            for mut row in batch {
+                if stopping(shutdown) {
+                    break;
+                }
+                if !self.cursor.may_send(&row) {
+                    continue;
+                }
+                let message = match prepare(&mut row, self.cursor.max_message_bytes) {
+                    Ok(m) => m,
+                    Err(refusal) => {
+                        self.cursor.refuse(
+                            row.kommune,
+                            row.sequence,
+                            row.id,
+                            &refusal,
+                            self.metrics,
+                        );
+                        continue;
+                    }
+                };
+                self.send(&row, &message).await?;
+                while self.window.len() > window_size {
+                    if let Settled::Stopping =
+                        self.settle_oldest(Some(&mut *shutdown), None).await?
+                    {
+                        break;
+                    }
+                }
+            }
+            self.publish_progress();
         }
-        let backlog = backlog(conn, cursor).await?;
-        let batch = if backlog.is_empty() {
-            Vec::new()
-        } else {
-            fetch(conn, cursor, &backlog, cfg.batch).await?
+    }
+
+    /// Sends one message and puts it in the window; a refusal without a round trip halts its
+    /// municipality.
+    async fn send(&mut self, row: &Outgoing, message: &AmqpMessage) -> Result<(), RelayError> {
+        let sending = self.publisher.send_one(message);
+        let sent = tokio::time::timeout(self.cfg.confirm_timeout, sending)
+            .await
+            .map_err(|_| RelayError::Stalled {
+                what: "took no message",
+                bound: self.cfg.confirm_timeout,
+            })?;
+        match sent {
+            Ok(in_flight) => {
+                self.cursor.sent.insert(row.kommune, row.sequence);
+                *self.cursor.in_flight.entry(row.kommune).or_default() += 1;
+                self.window.push_back(Sent {
+                    kommune: row.kommune,
+                    sequence: row.sequence,
+                    id: row.id,
+                    routing_key: message.routing_key.clone(),
+                    sent_at: Instant::now(),
+                    confirm: Box::pin(in_flight.confirmed()),
+                });
+                Ok(())
+            }
+            Err(PublishError::Nacked) => {
+                let refusal = Refusal::Nacked {
+                    routing_key: message.routing_key.clone(),
+                };
+                self.cursor
+                    .refuse(row.kommune, row.sequence, row.id, &refusal, self.metrics);
+                Ok(())
+            }
+            Err(PublishError::ConnectionLost(why)) => Err(self.lost(why)),
+        }
+    }
+
+    /// Takes the oldest confirm, waiting at most until its `confirm_timeout` (or `until`, if
+    /// sooner: then it stays outstanding and `Stopping` is returned). With `shutdown`, a
+    /// shutdown request ends the wait the same way.
+    async fn settle_oldest(
+        &mut self,
+        shutdown: Option<&mut watch::Receiver<bool>>,
+        until: Option<Instant>,
+    ) -> Result<Settled, RelayError> {
+        let Some(mut sent) = self.window.pop_front() else {
+            return Ok(Settled::Done);
         };
-        if batch.is_empty() {
-            // Everything fetched was sent: take the remaining confirms, then wait.
-            let drained = window.drain(cursor, metrics).await;
-            publish_positions(cursor);
-            if let Err(e) = drained {
-                break Err(PumpError::Broker(e));
+        let timeout_at = sent.sent_at + self.cfg.confirm_timeout;
+        let deadline = until.map_or(timeout_at, |u| u.min(timeout_at));
+        let interrupt = async {
+            match shutdown {
+                Some(s) => stopped(s).await,
+                None => std::future::pending().await,
             }
-            // Idle: wait for a notification, the poll interval, or shutdown.
-            tokio::select! {
-                n = listener.recv() => { n?; }
-                _ = tokio::time::sleep(cfg.poll) => {}
-                changed = shutdown.changed() => {
-                    // Nothing is in flight here; a dropped sender means stop too.
-                    if changed.is_err() { break Ok(()); }
-                }
+        };
+        let waited = tokio::select! {
+            r = tokio::time::timeout_at(deadline.into(), &mut sent.confirm) => Some(r),
+            () = interrupt => None,
+        };
+        let Some(result) = waited else {
+            self.window.push_front(sent);
+            return Ok(Settled::Stopping);
+        };
+        let Ok(result) = result else {
+            if deadline < timeout_at {
+                self.window.push_front(sent);
+                return Ok(Settled::Stopping);
             }
-            continue;
+            return Err(RelayError::Stalled {
+                what: "sent no confirm",
+                bound: self.cfg.confirm_timeout,
+            });
+        };
+        let k = sent.kommune;
+        if let Some(n) = self.cursor.in_flight.get_mut(&k) {
+            *n = n.saturating_sub(1);
         }
-        let mut failed = None;
-        for row in batch {
-            match publisher.send_one(&row.message).await {
-                Ok(confirm) => {
-                    cursor.sent.insert(row.kommune, row.sequence);
-                    window.in_flight.push_back((
-                        row.kommune,
-                        row.sequence,
-                        Instant::now(),
-                        confirm,
-                    ));
+        self.metrics
+            .confirm_latency
+            .observe(sent.sent_at.elapsed().as_secs_f64());
+        match result {
+            Ok(delivered) => {
+                self.metrics.events_published.inc();
+                if delivered == Delivered::Unroutable {
+                    self.metrics.events_unroutable.inc();
                 }
-                Err(e) => {
-                    failed = Some(e.to_string());
+                self.cursor.confirm(k, sent.sequence, self.metrics);
+                Ok(Settled::Done)
+            }
+            Err(PublishError::Nacked) => {
+                let refusal = Refusal::Nacked {
+                    routing_key: sent.routing_key,
+                };
+                self.cursor
+                    .refuse(k, sent.sequence, sent.id, &refusal, self.metrics);
+                Ok(Settled::Done)
+            }
+            Err(PublishError::ConnectionLost(why)) => Err(self.lost(why)),
+        }
+    }
+
+    /// The error of a lost channel. When RabbitMQ closed it over a message larger than its
+    /// `max_message_size`, the relay learns that limit: after reconnecting, the event halts its
+    /// municipality as too large instead of closing the channel again for everyone.
+    fn lost(&mut self, why: String) -> RelayError {
+        // The broker's reason may reach a pending confirm rather than the call that failed.
+        let pending =
+            self.window
+                .iter_mut()
+                .filter_map(|sent| match (&mut sent.confirm).now_or_never() {
+                    Some(Err(PublishError::ConnectionLost(reason))) => Some(reason),
+                    _ => None,
+                });
+        let learned = std::iter::once(why.clone())
+            .chain(pending)
+            .find_map(|reason| broker_max_message_size(&reason));
+        if let Some(broker_max) = learned
+            && broker_max < self.cursor.max_message_bytes
+        {
+            tracing::warn!(
+                broker_max,
+                configured = self.cfg.max_message_bytes,
+                "RabbitMQ's max_message_size is below ORGHUB_RELAY_MAX_MESSAGE_BYTES; the relay \
+                 sends at most {broker_max} bytes from now on (lower the setting to match)"
+            );
+            self.cursor.max_message_bytes = broker_max;
+        }
+        RelayError::ConnectionLost(why)
+    }
+
+    /// Takes what confirms arrive within [`SHUTDOWN_GRACE`]; the rest are published again by
+    /// the next relay.
+    async fn drain_for_shutdown(&mut self) -> Result<(), RelayError> {
+        let until = Instant::now() + SHUTDOWN_GRACE;
+        while !self.window.is_empty() {
+            match self.settle_oldest(None, Some(until)).await {
+                Ok(Settled::Done) => {}
+                Ok(Settled::Stopping) | Err(_) => {
+                    tracing::warn!(
+                        unconfirmed = self.window.len(),
+                        "stopping with events RabbitMQ has not confirmed; the next relay \
+                         publishes them again"
+                    );
                     break;
                 }
             }
-            while window.in_flight.len() > window_size {
-                if let Some(Err(e)) = window.settle_oldest(cursor, metrics).await {
-                    failed = Some(e);
-                    break;
-                }
-            }
-            if failed.is_some() {
-                break;
-            }
         }
-        publish_positions(cursor);
-        if let Some(e) = failed {
-            break Err(PumpError::Broker(e));
-        }
-    };
-    // Whatever was sent but not confirmed is sent again by the next round.
-    window.in_flight.clear();
-    cursor.sent = cursor.confirmed.clone();
-    result
+        Ok(())
+    }
+}
+
+/// RabbitMQ's `max_message_size` from the reason it closed a channel for a larger message
+/// ("PRECONDITION_FAILED - message size 2000 is larger than configured max size 1024").
+fn broker_max_message_size(reason: &str) -> Option<usize> {
+    let (_, after) = reason.split_once("larger than configured max size ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 fn hostname() -> String {
@@ -556,4 +689,21 @@ fn hostname() -> String {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "unknown-host".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brokers_message_size_limit_is_read_from_its_close_reason() {
+        assert_eq!(
+            broker_max_message_size(
+                "protocol error: PRECONDITION_FAILED - message size 2000 is larger than \
+                 configured max size 1024"
+            ),
+            Some(1024)
+        );
+        assert_eq!(broker_max_message_size("connection reset by peer"), None);
+    }
 }

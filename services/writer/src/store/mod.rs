@@ -94,6 +94,9 @@ pub struct RegistrationRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Where snapshots read: a pool of their own in the writer, so that slow snapshot readers
+    /// never hold the connections writes need.
+    snapshot_pool: PgPool,
     /// Per municipality: its writing requests waiting for their turn.
     combiners: Arc<Mutex<HashMap<i32, Arc<combine::Combiner>>>>,
     /// Writing requests that may wait per municipality; more are refused as busy.
@@ -156,6 +159,7 @@ impl Store {
 
     pub fn from_pool(pool: PgPool) -> Self {
         Store {
+            snapshot_pool: pool.clone(),
             pool,
             combiners: Arc::default(),
             write_queue: DEFAULT_WRITE_QUEUE,
@@ -177,6 +181,14 @@ impl Store {
     pub fn with_write_queue(self, waiting: usize) -> Self {
         Store {
             write_queue: waiting.max(1),
+            ..self
+        }
+    }
+
+    /// Reads snapshots on `pool` instead of the pool writes use.
+    pub fn with_snapshot_pool(self, pool: PgPool) -> Self {
+        Store {
+            snapshot_pool: pool,
             ..self
         }
     }
@@ -356,7 +368,7 @@ impl Store {
         kommune: Kommune,
         sink: tokio::sync::mpsc::Sender<Result<SnapshotItem, StoreError>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.snapshot_pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .execute(&mut *tx)
             .await?;
