@@ -1,8 +1,11 @@
 //! An in-process writer (API and relay) on port 0, and a small HTTP client for it.
 
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use orghub_runtime::Shutdown;
 use reqwest::Method;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The admin token every test writer accepts.
@@ -13,7 +16,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub struct TestWriter {
     pub base: String,
     pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<Shutdown>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -33,23 +36,21 @@ impl TestWriter {
 
     pub async fn start_with(database_url: &str, amqp_url: &str, relay: bool) -> TestWriter {
         let config = orghub_writer::Config {
-            database_url: database_url.to_owned(),
-            amqp_url: amqp_url.to_owned(),
+            database_url: database_url.parse().expect("a database URL"),
+            amqp_url: amqp_url.parse().expect("an AMQP URL"),
             listen: "127.0.0.1:0".parse().expect("address"),
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            admin_token: Some(ADMIN_TOKEN.into()),
             relay,
-            relay_batch: 200,
-            relay_poll_ms: 100,
-            db_pool: 8,
+            relay_batch: NonZeroU32::new(200).expect("non-zero"),
+            relay_poll: Duration::from_millis(100),
+            db_pool: NonZeroU32::new(8).expect("non-zero"),
         };
         let app = orghub_writer::Application::build(config)
             .await
             .expect("writer builds");
         let base = format!("http://127.0.0.1:{}", app.port());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
+        let stop = Shutdown::new();
+        let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         TestWriter {
             base,
             client: reqwest::Client::new(),
@@ -61,7 +62,7 @@ impl TestWriter {
     /// Graceful stop: the server and relay finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;

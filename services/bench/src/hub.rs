@@ -24,7 +24,7 @@ pub const SUBSCRIBER: &str = "bench";
 /// The cache schema (the postgres sink's default).
 pub const CACHE_SCHEMA: &str = "orghub_cache";
 
-pub use orghub_ops::writer_api::ImportSummary;
+pub use orghub_contracts::api::ImportSummary;
 
 /// A span of timestamps over a set of rows: how many, first and last, and how many came after
 /// the first timestamp.

@@ -21,7 +21,7 @@ pub use lapin;
 
 pub use connection::{
     BrokerError, CLOSE_TIMEOUT, close_channel, close_connection, connect, declare_events_exchange,
-    redact_url, with_path,
+    with_path,
 };
 pub use delivery::{decode_delivery, headers_to_map, properties_for};
 pub use publisher::{Delivered, InFlight, PublishError, Publisher};

@@ -15,7 +15,6 @@
 //!   tests and other tools).
 //! - [`names`]: subscriber names and every queue, exchange, policy, user, token and permission
 //!   derived from one — the conventions shared with the subscriber runtime.
-//! - [`writer_api`]: the writer's admin token API and import, with errors by exit code.
 //! - [`error`]: [`CliError`] and the exit codes.
 //!
 //! Exit codes: 0 ok; 1 failure talking to a dependency; 2 bad usage or input (including a
@@ -28,7 +27,6 @@ pub mod error;
 pub mod names;
 pub mod settings;
 mod table;
-pub mod writer_api;
 
 use std::process::ExitCode;
 

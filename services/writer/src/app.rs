@@ -1,15 +1,15 @@
 //! Wiring: `Application::build` prepares the database and binds the port; `run_until_stopped`
-//! serves the API and runs the relay until the shutdown future completes.
+//! serves the API and runs the relay until its shutdown token is cancelled.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use orghub_runtime::Shutdown;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, redact};
+use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::relay::{self, RelayConfig};
@@ -23,16 +23,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the configuration, creates the database if needed, migrates, and binds.
+    /// Creates the database if needed, migrates, and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        config.validate().map_err(anyhow::Error::msg)?;
         ensure_database(&config.database_url).await?;
-        let store = Store::connect(&config.database_url, config.db_pool)
+        let store = Store::connect(config.database_url.expose(), config.db_pool.get())
             .await
             .with_context(|| {
                 format!(
                     "cannot connect to PostgreSQL at {}",
-                    redact(&config.database_url)
+                    config.database_url.redacted()
                 )
             })?;
         store
@@ -48,13 +47,13 @@ impl Application {
             store,
             metrics,
             admin_token: config.admin_token.clone(),
-            amqp_addr: amqp_host_port(&config.amqp_url),
+            amqp_addr: config.amqp_url.host_port(),
         };
         let relay = config.relay.then(|| RelayConfig {
-            database_url: config.database_url.clone(),
-            amqp_url: config.amqp_url.clone(),
-            batch: i64::from(config.relay_batch),
-            poll: config.relay_poll(),
+            database_url: config.database_url.expose().to_owned(),
+            amqp_url: config.amqp_url.expose().to_owned(),
+            batch: i64::from(config.relay_batch.get()),
+            poll: config.relay_poll,
         });
         Ok(Application {
             listener,
@@ -72,39 +71,34 @@ impl Application {
         &self.state.store
     }
 
-    /// Serves until `shutdown` completes, then stops the relay and waits for it.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    /// Serves until `shutdown` is cancelled, then stops the relay and waits for it.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        // The relay also stops when the server fails, without cancelling the caller's token.
+        let stop = shutdown.child_token();
         let relay_task = self.relay.map(|cfg| {
             tokio::spawn(relay::run(
                 self.state.store.clone(),
                 cfg,
                 self.state.metrics.clone(),
-                stop_rx,
+                stop.clone(),
             ))
         });
         tracing::info!(addr = %self.listener.local_addr()?, "orghub-writer listening");
         let router = http::router(self.state);
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await
-            .context("HTTP server failed")?;
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await;
+        stop.cancel();
         if let Some(task) = relay_task {
             let _ = task.await;
         }
-        Ok(())
+        served.context("HTTP server failed")
     }
 }
 
 /// Creates the configured database when it does not exist yet (a fresh machine's first run).
-async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let options: PgConnectOptions = url.parse()?;
+async fn ensure_database(url: &DatabaseUrl) -> anyhow::Result<()> {
+    let options: PgConnectOptions = url.options().clone();
     let Some(name) = options.get_database().map(str::to_owned) else {
         return Ok(());
     };
@@ -119,7 +113,7 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
                 .database("postgres")
                 .connect()
                 .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", url.redacted()))?;
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
             // The name is quoted as an identifier above; it comes from our own configuration.
             let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}"));
@@ -134,32 +128,8 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
         Err(e) => Err(e).with_context(|| {
             format!(
                 "cannot connect to PostgreSQL at {} (is it running?)",
-                redact(url)
+                url.redacted()
             )
         }),
-    }
-}
-
-/// `host:port` of an AMQP URL.
-fn amqp_host_port(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:5672")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn amqp_addresses_are_extracted() {
-        assert_eq!(
-            super::amqp_host_port("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            "127.0.0.1:5672"
-        );
-        assert_eq!(super::amqp_host_port("amqp://rabbit/vh"), "rabbit:5672");
     }
 }

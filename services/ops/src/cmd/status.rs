@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use orghub_broker::mgmt::{Management, QueueInfo};
-use orghub_broker::redact_url;
+use orghub_runtime::redact_url;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Connection as _, PgConnection, Row as _};

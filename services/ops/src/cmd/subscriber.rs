@@ -23,7 +23,8 @@ use crate::error::{CliError, EXIT_CODES_HELP};
 use crate::names::{SubscriberName, kommuner_of_topic_permission, topic_read_permission};
 use crate::settings::{Settings, amqp_parts};
 use crate::table::{Table, or_dash, print_json};
-use crate::writer_api::{TokenRecord, WriterClient};
+use orghub_client::WriterClient;
+use orghub_contracts::api::TokenRecord;
 
 /// The tag that lets the subscriber read its own queues' figures through the management API.
 const USER_TAGS: &str = "management";
@@ -167,7 +168,7 @@ async fn create(args: CreateArgs, settings: &Settings) -> Result<(), CliError> {
         // Leave nothing half-made behind: a second `create` must be able to start afresh.
         let _ = mgmt.delete_user(&user).await;
         let _ = mgmt.delete(&["policies", &vhost, &name.policy()]).await;
-        let _ = writer.revoke_token(&token.id).await;
+        let _ = writer.revoke_token(&token.id.to_string()).await;
         return Err(e);
     }
     tracing::info!(subscriber = %name, user, token_id = %token.id, "subscriber created");
@@ -625,7 +626,7 @@ async fn delete(name: &str, yes: bool, settings: &Settings) -> Result<(), CliErr
         mgmt.delete(&["exchanges", &vhost, exchange]).await?;
     }
     for token in &found.tokens {
-        writer.revoke_token(&token.id).await?;
+        writer.revoke_token(&token.id.to_string()).await?;
     }
     tracing::info!(subscriber = %name, removed = ?what, "subscriber deleted");
     if settings.json {

@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use orghub_contracts::{EntityKind, Kommune};
+use orghub_runtime::Secret;
+use orghub_runtime::metrics::{method_label, route_label};
 
 use crate::metrics::{HttpLabels, Metrics};
 use crate::store::Store;
@@ -32,7 +34,7 @@ use error::ApiError;
 pub struct AppState {
     pub store: Store,
     pub metrics: Arc<Metrics>,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// `host:port` of the broker, for readiness.
     pub amqp_addr: String,
 }
@@ -84,11 +86,9 @@ pub fn router(state: AppState) -> Router {
 
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // Bounded label values: a client chooses the method and the path, not the series.
+    let method = method_label(req.method()).to_owned();
+    let route = route_label(&req);
     let response = next.run(req).await;
     state
         .metrics
@@ -128,14 +128,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.relay_lag_events.set(n);
         state.metrics.relay_lag_seconds.set(age.unwrap_or(0.0));
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+    orghub_runtime::metrics::response(state.metrics.render())
 }
 
 /// Parses the `{kommune}` path segment.

@@ -21,6 +21,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use orghub_broker::{Delivered, InFlight, Publisher};
 use orghub_contracts::{AmqpMessage, EventType, Kommune, StoredEvent};
+use orghub_runtime::Shutdown;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use tokio::sync::watch;
@@ -51,22 +52,17 @@ fn backoff() -> impl Iterator<Item = Duration> {
 }
 
 /// Sleeps, or returns `true` early when shutdown was requested.
-async fn wait_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn wait_or_stop(d: Duration, shutdown: &mut Shutdown) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(d) => *shutdown.borrow(),
-        _ = shutdown.changed() => true,
+        _ = tokio::time::sleep(d) => shutdown.is_cancelled(),
+        _ = shutdown.cancelled() => true,
     }
 }
 
 /// Runs until shutdown: stand by for the lock, then publish.
-pub async fn run(
-    store: Store,
-    cfg: RelayConfig,
-    metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(store: Store, cfg: RelayConfig, metrics: Arc<Metrics>, mut shutdown: Shutdown) {
     let mut delays = backoff();
-    while !*shutdown.borrow() {
+    while !shutdown.is_cancelled() {
         match lead(&store, &cfg, &metrics, &mut shutdown).await {
             Ok(()) => return,
             Err(e) => {
@@ -87,7 +83,7 @@ async fn lead(
     store: &Store,
     cfg: &RelayConfig,
     metrics: &Metrics,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> anyhow::Result<()> {
     let name = format!(
         "{RELAY_APPLICATION_NAME}@{}:{}",
@@ -129,7 +125,7 @@ async fn lead(
     );
     let mut delays = backoff();
     let result = loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             break Ok(());
         }
         let publisher = match connect(cfg).await {
@@ -460,7 +456,7 @@ async fn pump(
     listener: &mut PgListener,
     cursor: &mut Cursor,
     positions: &watch::Sender<HashMap<i32, i64>>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> Result<(), PumpError> {
     let window_size = usize::try_from(cfg.batch.max(1) * 2).unwrap_or(1000);
     let mut window = Window {
@@ -479,7 +475,7 @@ async fn pump(
         });
     };
     let result = loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             let drained = window.drain(cursor, metrics).await;
             publish_positions(cursor);
             break drained.map_err(PumpError::Broker);
@@ -501,10 +497,8 @@ async fn pump(
             tokio::select! {
                 n = listener.recv() => { n?; }
                 _ = tokio::time::sleep(cfg.poll) => {}
-                changed = shutdown.changed() => {
-                    // Nothing is in flight here; a dropped sender means stop too.
-                    if changed.is_err() { break Ok(()); }
-                }
+                // Nothing is in flight here: the loop's head stops.
+                _ = shutdown.cancelled() => {}
             }
             continue;
         }
