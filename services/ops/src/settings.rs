@@ -189,6 +189,20 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_token_or_a_bad_writer_url_is_a_usage_error() {
+        let mut s = settings(&["--writer-url", "http://127.0.0.1:8080"]);
+        s.admin_token = None;
+        s.token = None;
+        let e = s.writer_admin().expect_err("no token");
+        assert!(e.to_string().contains("ORGHUB_ADMIN_TOKEN"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        let s = settings(&["--writer-url", "ftp://x:secret@h", "--token", "t"]);
+        let e = s.writer_data().expect_err("bad scheme");
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+
+    #[test]
     fn amqp_urls_give_host_port_and_decoded_vhost() {
         let p = amqp_parts("amqp://guest:guest@127.0.0.1:5672/%2f").expect("valid");
         assert_eq!(

@@ -13,7 +13,6 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use orghub_broker::lapin::options::QueueDeclareOptions;
 use orghub_broker::lapin::types::FieldTable;
@@ -279,11 +278,11 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
 
     step("waiting until the subscriber's cache equals the writer's snapshot");
     let converge_started = Instant::now();
+    let reader = WriterClient::parse(&api, read_token.clone().into())?;
     let outcome = converge(
         &hub,
         &cache,
-        &api,
-        &read_token,
+        &reader,
         kommune,
         Duration::from_secs(args.timeout),
     )
@@ -503,8 +502,7 @@ async fn cache_versions(cache: &PgPool, kommune: Kommune) -> anyhow::Result<Hash
 async fn converge(
     hub: &PgPool,
     cache: &PgPool,
-    api: &str,
-    token: &str,
+    reader: &WriterClient,
     kommune: Kommune,
     timeout: Duration,
 ) -> Result<Result<usize, String>, CliError> {
@@ -539,24 +537,9 @@ async fn converge(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Versions agree: now the documents, against the snapshot.
-    let response = reqwest::Client::new()
-        .get(format!("{api}/api/v1/{kommune}/snapshot"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .context("cannot read the snapshot")?;
-    let mut lines = response.bytes_stream();
-    let mut buffer = Vec::new();
+    let mut stream = reader.snapshot(kommune).await?;
     let mut snapshot: HashMap<Uuid, Value> = HashMap::new();
-    while let Some(chunk) = lines.next().await {
-        buffer.extend_from_slice(&chunk.context("the snapshot stream broke")?);
-    }
-    for line in buffer
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .skip(1)
-    {
-        let doc: Value = serde_json::from_slice(line).context("a snapshot line is not JSON")?;
+    while let Some(doc) = stream.next_document().await? {
         if let Some(uuid) = doc["uuid"].as_str().and_then(|u| Uuid::parse_str(u).ok()) {
             snapshot.insert(uuid, doc);
         }
