@@ -31,6 +31,6 @@ fn init_with(service: &str, level: &str) {
         builder.json().with_current_span(false).try_init()
     };
     if result.is_ok() {
-        tracing::debug!(service, "telemetry initialised");
+        tracing::debug!(service, "logging initialised");
     }
 }

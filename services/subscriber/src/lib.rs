@@ -11,8 +11,8 @@
 //!   dead-letter copies.
 //! - [`retry`]: the retry policy, delay names, and what follows a transient failure.
 //! - [`topology`]: the queues, exchange, bindings and policy of a subscriber.
-//! - [`resync`]: bootstrap and repair from the writer's `/snapshot`.
-//! - [`metrics`]: the Prometheus metrics, named once, and the `/metrics` endpoint.
+//! - [`resync`]: bootstrap and repair from the writer's `/snapshot` (read by `orghub-client`).
+//! - [`metrics`]: the Prometheus metrics, named once (`orghub-runtime` serves them).
 //! - [`app`]: wiring: [`Subscriber::build`], [`Subscriber::run_until_stopped`].
 
 pub mod app;
