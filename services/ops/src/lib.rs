@@ -1,7 +1,8 @@
 //! `orghubctl`, the operator's tool for orghub (DESIGN §6): event-log lag and the relay holder,
 //! every subscriber's queues, dead letters (list, show, replay, purge), subscriber and token
 //! provisioning, and NDJSON imports with a progress bar. It talks to PostgreSQL (the writer's
-//! database, read only), RabbitMQ (AMQP and the management API) and the writer's HTTP API (through `orghub-client`).
+//! database, read only), RabbitMQ (AMQP and the management API) and the writer's HTTP API
+//! (through `orghub-client`).
 //!
 //! Layout:
 //! - [`Cli`] and [`run`]: the command line and its dispatch; `main.rs` only parses and exits.
