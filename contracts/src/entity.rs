@@ -10,7 +10,7 @@ use crate::validity::Segment;
 use crate::values::{self, Cpr, KleNumber, Label, Name, UserKey};
 
 /// One problem with an input, located by a JSON pointer (RFC 6901) into the request body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub pointer: String,
     pub detail: String,

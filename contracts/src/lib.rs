@@ -15,8 +15,11 @@
 //! - [`dead_letter`]: the headers a dead letter carries.
 //! - [`schema`]: JSON Schemas of each kind's event data, generated from these types.
 //! - [`examples`]: deterministic example events, the source of `contracts/examples/`.
+//! - [`api`]: the writer API's own request and answer types (problems, import summary, tokens,
+//!   readiness), shared by the writer and its clients.
 
 pub mod amqp;
+pub mod api;
 pub mod dead_letter;
 pub mod document;
 pub mod entity;

@@ -12,7 +12,6 @@ use orghub_ops::console::{Config, Console, auth};
 use orghub_subscriber::Command;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::json;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -26,7 +25,7 @@ use crate::{TestDatabase, TestVhost, eventually};
 pub struct TestConsole {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<orghub_runtime::Shutdown>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -65,10 +64,8 @@ impl TestConsole {
             .await
             .unwrap_or_else(|e| panic!("the console builds: {e}"));
         let base = format!("http://{}", console.local_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(console.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
+        let stop = orghub_runtime::Shutdown::new();
+        let task = tokio::spawn(console.run_until_stopped(stop.clone()));
         TestConsole {
             base,
             stop: Some(stop),
@@ -79,7 +76,7 @@ impl TestConsole {
     /// Graceful stop.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;

@@ -19,12 +19,12 @@ use orghub_broker::lapin::options::{BasicAckOptions, BasicGetOptions, BasicPubli
 use orghub_broker::lapin::types::{AMQPValue, FieldTable};
 use orghub_broker::lapin::{BasicProperties, Connection};
 use orghub_contracts::{AmqpMessage, Attrs, EntityDocument, Kommune, OrgEvent};
+use orghub_runtime::Shutdown;
 use orghub_subscriber::metrics::Metrics;
 use orghub_subscriber::sinks::webhook::sign;
 use orghub_subscriber::{Applied, Command, Config, ResyncScope, Sink, SinkError, Subscriber};
 use serde_json::Value;
 use sqlx::PgPool;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -138,7 +138,7 @@ pub fn spawn_subscriber(config: &std::path::Path, log: &std::path::Path) -> toki
 pub struct TestSubscriber {
     pub metrics: Arc<Metrics>,
     pub metrics_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<Shutdown>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -162,10 +162,8 @@ impl TestSubscriber {
     async fn run<S: Sink>(subscriber: Subscriber<S>, command: Command) -> TestSubscriber {
         let metrics = subscriber.metrics();
         let metrics_addr = subscriber.metrics_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(subscriber.run_until_stopped(command, async move {
-            let _ = stopped.await;
-        }));
+        let stop = Shutdown::new();
+        let task = tokio::spawn(subscriber.run_until_stopped(command, stop.clone()));
         let s = TestSubscriber {
             metrics,
             metrics_addr,
@@ -189,7 +187,7 @@ impl TestSubscriber {
     /// Graceful stop; the runtime must end without an error.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         if let Some(task) = self.task.take() {
             task.await

@@ -1,9 +1,12 @@
 //! An in-process writer (API and relay) on port 0, and a small HTTP client for it; a real
 //! `orghub-writer` process for tests that signal or kill it.
 
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use orghub_runtime::Shutdown;
 use reqwest::Method;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The admin token every test writer accepts.
@@ -14,7 +17,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub struct TestWriter {
     pub base: String,
     pub client: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
+    stop: Option<Shutdown>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -51,20 +54,20 @@ impl TestWriter {
     /// [`TestWriter::start_config`].
     pub fn config(database_url: &str, amqp_url: &str, relay: bool) -> orghub_writer::Config {
         orghub_writer::Config {
-            database_url: database_url.to_owned(),
-            amqp_url: amqp_url.to_owned(),
+            database_url: database_url.parse().expect("a database URL"),
+            amqp_url: amqp_url.parse().expect("an AMQP URL"),
             listen: "127.0.0.1:0".parse().expect("address"),
-            admin_token: Some(ADMIN_TOKEN.to_owned()),
+            admin_token: Some(ADMIN_TOKEN.into()),
             relay,
-            relay_batch: 200,
-            relay_poll_ms: 100,
-            relay_max_message_bytes: 16 * 1024 * 1024,
-            relay_confirm_timeout_ms: 30_000,
-            db_pool: 8,
+            relay_batch: NonZeroU32::new(200).expect("non-zero"),
+            relay_poll: Duration::from_millis(100),
+            relay_max_message_bytes: NonZeroUsize::new(16 * 1024 * 1024).expect("non-zero"),
+            relay_confirm_timeout: Duration::from_secs(30),
+            db_pool: NonZeroU32::new(8).expect("non-zero"),
             write_queue: orghub_writer::store::DEFAULT_WRITE_QUEUE_SIZE,
-            snapshot_pool: 4,
-            snapshot_per_token: 2,
-            snapshot_timeout_secs: 600,
+            snapshot_pool: NonZeroU32::new(4).expect("non-zero"),
+            snapshot_per_token: NonZeroU32::new(2).expect("non-zero"),
+            snapshot_timeout: Duration::from_secs(600),
         }
     }
 
@@ -74,10 +77,8 @@ impl TestWriter {
             .await
             .expect("writer builds");
         let base = format!("http://127.0.0.1:{}", app.port());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.run_until_stopped(async move {
-            let _ = stopped.await;
-        }));
+        let stop = Shutdown::new();
+        let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         TestWriter {
             base,
             client: reqwest::Client::new(),
@@ -89,7 +90,7 @@ impl TestWriter {
     /// Graceful stop: the server and relay finish.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+            stop.cancel();
         }
         if let Some(task) = self.task.take() {
             let _ = task.await;

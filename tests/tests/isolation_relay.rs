@@ -248,7 +248,7 @@ async fn an_event_larger_than_the_relay_may_send_halts_only_its_municipality_unt
     );
 
     let writer = TestWriter::start_tuned(&db.url, &vhost.amqp_url, |c| {
-        c.relay_max_message_bytes = limit as usize;
+        c.relay_max_message_bytes = std::num::NonZeroUsize::new(limit as usize).expect("non-zero");
     })
     .await;
     let seq: Vec<u64> = q751

@@ -186,8 +186,8 @@ async fn a_snapshot_its_client_reads_too_slowly_is_cut_at_the_time_limit_with_a_
     let vhost = TestVhost::create().await;
     let writer = TestWriter::start_tuned(&db.url, &vhost.amqp_url, |c| {
         c.relay = false;
-        c.snapshot_pool = 1;
-        c.snapshot_timeout_secs = 1;
+        c.snapshot_pool = std::num::NonZeroU32::MIN;
+        c.snapshot_timeout = std::time::Duration::from_secs(1);
     })
     .await;
     import_units(&writer, 4_000).await;

@@ -133,10 +133,8 @@ async fn a_subscribers_own_credentials_cannot_bind_a_queue_that_refuses_the_rela
         .await
         .expect("the subscriber builds");
     let metrics = subscriber.metrics();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(subscriber.run_until_stopped(Command::Run, async move {
-        let _ = stopped.await;
-    }));
+    let stop = orghub_runtime::Shutdown::new();
+    let task = tokio::spawn(subscriber.run_until_stopped(Command::Run, stop.clone()));
     eventually(
         Duration::from_secs(30),
         "the victim to consume with its own credentials",
@@ -215,7 +213,7 @@ async fn a_subscribers_own_credentials_cannot_bind_a_queue_that_refuses_the_rela
     );
     assert_eq!(metrics.stale.get(), 0, "duplicates reached the victim");
 
-    let _ = stop.send(());
+    stop.cancel();
     task.await
         .expect("the subscriber task does not panic")
         .expect("the subscriber stops cleanly");

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
+use orghub_runtime::Shutdown;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
@@ -77,10 +78,10 @@ pub async fn run_role(role: Role, config: &Path) -> anyhow::Result<()> {
             let file: WriterFile = toml::from_str(&text).context("writer role config")?;
             let mut config = orghub_writer::Config::try_parse_from(["orghub-writer"])
                 .context("the writer's defaults and environment")?;
-            config.database_url = file.database_url;
-            config.amqp_url = file.amqp_url;
+            config.database_url = file.database_url.parse()?;
+            config.amqp_url = file.amqp_url.parse()?;
             config.listen = file.listen.parse().context("listen address")?;
-            config.admin_token = Some(file.admin_token);
+            config.admin_token = Some(file.admin_token.into());
             config.relay = file.relay;
             let app = orghub_writer::Application::build(config).await?;
             say(&format!("ready port={}", app.port()));
@@ -110,15 +111,21 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Completes when the parent closes our stdin (or dies).
-async fn stdin_closed() {
-    let mut stdin = tokio::io::stdin();
-    let mut buf = [0u8; 64];
-    while let Ok(n) = stdin.read(&mut buf).await {
-        if n == 0 {
-            break;
+/// A token cancelled when the parent closes our stdin (or dies).
+fn stdin_closed() -> Shutdown {
+    let stop = Shutdown::new();
+    let cancel = stop.clone();
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = stdin.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
         }
-    }
+        cancel.cancel();
+    });
+    stop
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -148,12 +148,12 @@ async fn connect_admin(url: &str) -> anyhow::Result<PgConnection> {
         Ok(Err(e)) => Err(BadEnvironment(format!(
             "PostgreSQL is not reachable at {} ({e}). Start it (deploy/dev/ensure-services) or \
              pass --pg-url (ORGHUB_BENCH_PG_URL)",
-            orghub_broker::redact_url(url)
+            orghub_runtime::redact_url(url)
         ))
         .into()),
         Err(_) => Err(BadEnvironment(format!(
             "PostgreSQL at {} did not answer within 10 s",
-            orghub_broker::redact_url(url)
+            orghub_runtime::redact_url(url)
         ))
         .into()),
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use orghub_broker::lapin::Connection;
+use orghub_client::WriterClient;
 use orghub_contracts::Kommune;
 use serde::Deserialize;
 use serde_json::Value;
@@ -22,7 +23,7 @@ pub const SUBSCRIBER: &str = "bench";
 /// The cache schema (the postgres sink's default).
 pub const CACHE_SCHEMA: &str = "orghub_cache";
 
-pub use orghub_ops::writer_api::ImportSummary;
+pub use orghub_contracts::api::ImportSummary;
 
 /// A span of timestamps over a set of rows: how many, first and last, and how many came after
 /// the first timestamp.
@@ -76,6 +77,7 @@ pub struct SubscriberCounts {
 pub struct Hub {
     pub base: String,
     http: reqwest::Client,
+    writer: WriterClient,
     pub writer_db: PgPool,
     pub cache_db: PgPool,
     pub metrics_url: String,
@@ -95,6 +97,7 @@ impl Hub {
                 .connect_lazy(url)
         };
         Ok(Hub {
+            writer: WriterClient::parse(&base, ADMIN_TOKEN.into())?,
             base,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(256)
@@ -108,21 +111,10 @@ impl Hub {
 
     /// `POST /api/v1/{k}/import` (partial) with an NDJSON body.
     pub async fn import(&self, kommune: Kommune, ndjson: Vec<u8>) -> anyhow::Result<ImportSummary> {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/{kommune}/import", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson)
-            .send()
+        self.writer
+            .import(kommune, false, ndjson.into())
             .await
-            .context("POST /import")?;
-        let status = resp.status();
-        let text = resp.text().await.context("the import's answer")?;
-        if !status.is_success() {
-            bail!("POST /import answered {status}: {text}");
-        }
-        serde_json::from_str(&text).with_context(|| format!("the import's answer: {text}"))
+            .context("POST /import")
     }
 
     /// `PUT /api/v1/{k}/{path}/{uuid}`; returns the new version.
@@ -160,20 +152,18 @@ impl Hub {
             #[serde(default)]
             deleted: bool,
         }
-        let text = self
-            .http
-            .get(format!("{}/api/v1/{kommune}/snapshot", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
+        let mut snapshot = self
+            .writer
+            .snapshot(kommune)
             .await
-            .and_then(reqwest::Response::error_for_status)
-            .context("GET /snapshot")?
-            .text()
-            .await
-            .context("reading the snapshot")?;
+            .context("GET /snapshot")?;
         let mut out = HashMap::new();
-        for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
-            let doc: Doc = serde_json::from_str(line).context("a snapshot line")?;
+        while let Some(doc) = snapshot
+            .next_document()
+            .await
+            .context("reading the snapshot")?
+        {
+            let doc: Doc = serde_json::from_value(doc).context("a snapshot line")?;
             if !doc.deleted {
                 out.insert(doc.uuid, doc.version);
             }

@@ -79,7 +79,8 @@ pub struct Cli {
     #[arg(
         long,
         env = "ORGHUB_BENCH_PG_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres",
+        hide_env_values = true
     )]
     pub pg_url: String,
 

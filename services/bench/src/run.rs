@@ -10,9 +10,9 @@
 //! 5. live latency: PUT renames of 751's units at a steady rate, on the idle hub and during a
 //!    bulk import of municipality 101.
 //!
-//! The municipality codes are chosen on purpose: the relay reads unpublished events ordered by
-//! `(kommune, sequence)`, so during phase 5 the bulk (101) sorts *before* the live changes (751):
-//! the unfavourable case for live latency.
+//! Phase 5 measures what the relay's fair share is for: each batch is split equally between the
+//! municipalities with a backlog, so the bulk import of 101 shares every batch with 751's live
+//! changes instead of going first (and municipality codes do not decide who waits).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -14,6 +14,7 @@ use lapin::options::ExchangeDeclareOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use orghub_contracts::amqp::EXCHANGE;
+use orghub_runtime::redact_url;
 use tracing::instrument;
 
 /// How long [`connect`] waits for TCP, TLS and the AMQP handshake together. The operating
@@ -125,30 +126,6 @@ pub fn with_path(url: &str, path: &str) -> String {
     format!("{}/{path}{query}", &head[..authority_end])
 }
 
-/// The URL with the password of its userinfo replaced by `***`, fit for logs and error messages.
-/// Works for `amqp`, `amqps` and `http(s)` URLs alike; a URL without a password is returned as is.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let Some(colon) = userinfo.find(':') else {
-        return url.to_owned();
-    };
-    format!(
-        "{}{}:***{}",
-        &url[..scheme_end],
-        &userinfo[..colon],
-        &url[scheme_end + at..]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,30 +158,6 @@ mod tests {
         ];
         for (url, path, expected) in cases {
             assert_eq!(with_path(url, path), expected, "{url}");
-        }
-    }
-
-    #[test]
-    fn redaction_hides_the_password_and_keeps_the_rest() {
-        assert_eq!(
-            redact_url("amqp://guest:s3cr%40t@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
-        assert_eq!(
-            redact_url("http://guest:guest@localhost:15672"),
-            "http://guest:***@localhost:15672"
-        );
-    }
-
-    #[test]
-    fn redaction_leaves_urls_without_a_password_alone() {
-        for url in [
-            "amqp://127.0.0.1:5672/%2f",
-            "amqp://guest@127.0.0.1/%2f",
-            "not a url",
-            "amqp://host/path@with:colon",
-        ] {
-            assert_eq!(redact_url(url), url);
         }
     }
 }

@@ -30,7 +30,7 @@ pub use lapin::Connection;
 
 pub use connection::{
     BrokerError, CLOSE_TIMEOUT, close_channel, close_connection, connect, declare_events_exchange,
-    redact_url, vhost_of, with_path,
+    vhost_of, with_path,
 };
 pub use consumer::{Delivery, QueueConsumer, QueueReader, ack_through, queue_depth, requeue};
 pub use delivery::{

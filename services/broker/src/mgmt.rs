@@ -92,7 +92,7 @@ impl Management {
     /// it the user is `guest` with password `guest`, as RabbitMQ's defaults.
     pub fn parse(url: &str) -> Result<Self, MgmtError> {
         let invalid = |detail: &str| MgmtError::InvalidUrl {
-            url: crate::redact_url(url),
+            url: orghub_runtime::redact_url(url),
             detail: detail.to_owned(),
         };
         let mut base = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;

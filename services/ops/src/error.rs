@@ -75,6 +75,21 @@ impl From<orghub_broker::mgmt::MgmtError> for CliError {
     }
 }
 
+impl From<orghub_client::WriterError> for CliError {
+    fn from(e: orghub_client::WriterError) -> Self {
+        use orghub_client::WriterError as W;
+        match e {
+            W::InvalidUrl { .. } | W::Refused { .. } | W::Invalid { .. } => {
+                CliError::Usage(e.to_string())
+            }
+            W::NotFound { .. } => CliError::NotFound(e.to_string()),
+            W::Unreachable { .. } | W::Failed { .. } | W::Broken { .. } | W::LineTooLong { .. } => {
+                CliError::Dependency(e.into())
+            }
+        }
+    }
+}
+
 impl From<orghub_broker::BrokerError> for CliError {
     fn from(e: orghub_broker::BrokerError) -> Self {
         CliError::Dependency(e.into())

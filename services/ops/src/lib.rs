@@ -1,7 +1,8 @@
 //! `orghubctl`, the operator's tool for orghub (DESIGN §6): event-log lag and the relay holder,
 //! every subscriber's queues, dead letters (list, show, replay, purge), subscriber and token
 //! provisioning, and NDJSON imports with a progress bar. It talks to PostgreSQL (the writer's
-//! database, read only), RabbitMQ (AMQP and the management API) and the writer's HTTP API.
+//! database, read only), RabbitMQ (AMQP and the management API) and the writer's HTTP API
+//! (through `orghub-client`).
 //!
 //! Layout:
 //! - [`Cli`] and [`run`]: the command line and its dispatch; `main.rs` only parses and exits.
@@ -17,7 +18,6 @@
 //!   tests and other tools).
 //! - [`names`]: the broker's subscriber conventions (`orghub_broker::subscriber`) as the commands
 //!   use them.
-//! - [`writer_api`]: the writer's admin token API and import, with errors by exit code.
 //! - [`error`]: [`CliError`] and the exit codes.
 //!
 //! Exit codes: 0 ok; 1 failure talking to a dependency; 2 bad usage or input (including a
@@ -31,7 +31,6 @@ pub mod error;
 pub mod names;
 pub mod settings;
 mod table;
-pub mod writer_api;
 
 use std::process::ExitCode;
 

@@ -2,11 +2,11 @@
 //! what is derived from them: the vhost, AMQP URLs for it, clients.
 
 use orghub_broker::mgmt::{Management, percent_decode, percent_encode};
-use orghub_broker::redact_url;
+use orghub_client::WriterClient;
+use orghub_runtime::{Secret, redact_url};
 use reqwest::Url;
 
 use crate::error::CliError;
-use crate::writer_api::WriterClient;
 
 /// Where the hub's dependencies are. Every field is also an environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -146,11 +146,7 @@ impl Settings {
     /// A client of the writer's admin API.
     pub fn writer_admin(&self) -> Result<WriterClient, CliError> {
         let token = self.admin_token.as_deref().or(self.token.as_deref());
-        Ok(WriterClient::new(
-            &self.writer_url,
-            token,
-            "ORGHUB_ADMIN_TOKEN",
-        )?)
+        self.writer(token, "ORGHUB_ADMIN_TOKEN")
     }
 
     /// A client of the writer's API for data (imports): ORGHUB_TOKEN, else the admin token.
@@ -160,11 +156,18 @@ impl Settings {
             .as_deref()
             .filter(|t| !t.is_empty())
             .or(self.admin_token.as_deref());
-        Ok(WriterClient::new(
-            &self.writer_url,
-            token,
-            "ORGHUB_TOKEN (or ORGHUB_ADMIN_TOKEN)",
-        )?)
+        self.writer(token, "ORGHUB_TOKEN (or ORGHUB_ADMIN_TOKEN)")
+    }
+
+    /// A client of ORGHUB_WRITER_URL with `token`; `token_var` names where it comes from, for the
+    /// message when it is missing.
+    fn writer(&self, token: Option<&str>, token_var: &str) -> Result<WriterClient, CliError> {
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| CliError::usage(format!("no token for the writer: set {token_var}")))?;
+        WriterClient::parse(&self.writer_url, Secret::new(token))
+            .map_err(|e| CliError::usage(format!("ORGHUB_WRITER_URL: {e}")))
     }
 }
 
@@ -184,6 +187,20 @@ mod tests {
         let mut all = vec!["probe"];
         all.extend_from_slice(args);
         Probe::parse_from(all).settings
+    }
+
+    #[test]
+    fn a_missing_token_or_a_bad_writer_url_is_a_usage_error() {
+        let mut s = settings(&["--writer-url", "http://127.0.0.1:8080"]);
+        s.admin_token = None;
+        s.token = None;
+        let e = s.writer_admin().expect_err("no token");
+        assert!(e.to_string().contains("ORGHUB_ADMIN_TOKEN"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        let s = settings(&["--writer-url", "ftp://x:secret@h", "--token", "t"]);
+        let e = s.writer_data().expect_err("bad scheme");
+        assert_eq!(e.exit_code(), crate::error::EXIT_USAGE);
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 
     #[test]

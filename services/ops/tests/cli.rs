@@ -59,3 +59,26 @@ fn every_subcommand_has_help_with_the_exit_codes() {
         assert!(text.contains("Exit codes:"), "{args:?}:\n{text}");
     }
 }
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_orghubctl"))
+        .arg("--help")
+        .env(
+            "DATABASE_URL",
+            "postgres://orghub:pg-hunter2@db:5432/orghub",
+        )
+        .env("AMQP_URL", "amqp://admin:mq-hunter2@rabbit:5672/%2f")
+        .env(
+            "RABBITMQ_MGMT_URL",
+            "http://admin:mgmt-hunter2@rabbit:15672",
+        )
+        .env("ORGHUB_WRITER_URL", "https://proxy:web-hunter2@writer:8443")
+        .env("ORGHUB_ADMIN_TOKEN", "admin-hunter2-0123456789")
+        .env("ORGHUB_TOKEN", "ohk_token-hunter2")
+        .output()
+        .expect("run orghubctl --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    assert!(!help.contains("hunter2"), "--help shows a secret:\n{help}");
+}

@@ -1,16 +1,16 @@
 //! Wiring: [`Subscriber::build`] opens the sink and binds the metrics port;
-//! [`Subscriber::run_until_stopped`] runs the runtime until the shutdown future completes.
+//! [`Subscriber::run_until_stopped`] runs the runtime until its shutdown token is cancelled.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use orghub_runtime::Shutdown;
 use tokio::net::TcpListener;
 
 use crate::config::{Command, Config};
-use crate::metrics::{self, Metrics};
+use crate::metrics::Metrics;
 use crate::runtime::{self, Shared};
 use crate::sink::Sink;
 use crate::sinks::AnySink;
@@ -80,40 +80,32 @@ impl<S: Sink> Subscriber<S> {
     }
 
     /// Serves `/metrics` and runs the runtime (`command`: consume, or resync first) until
-    /// `shutdown` completes, then stops taking deliveries, settles the batch in hand and closes,
+    /// `shutdown` is cancelled, then stops taking deliveries, settles the batch in hand and closes,
     /// or returns after [`SHUTDOWN_GRACE`] without waiting any longer.
     pub async fn run_until_stopped(
         self,
         command: Command,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        shutdown: Shutdown,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stop_tx = Arc::new(stop_tx);
-        let watcher = {
-            let stop_tx = stop_tx.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-        };
+        // Ends the metrics server also when the runtime returns by itself (a finished resync, a
+        // permanent error), without cancelling the caller's token.
+        let stop = shutdown.child_token();
         tracing::info!(
             subscriber = %self.shared.topology.name,
             metrics = %self.metrics_addr(),
             sink = self.shared.sink.kind(),
             "orghub-subscriber starting"
         );
-        let server = {
-            let stopped = stop_rx.clone();
-            tokio::spawn(metrics::serve(
-                self.listener,
-                self.shared.metrics.clone(),
-                async move { runtime::until_stopped(&stopped).await },
-            ))
-        };
-        let runtime = runtime::run(self.shared.clone(), command, stop_rx.clone());
+        let metrics = self.shared.metrics.clone();
+        let server = tokio::spawn(orghub_runtime::metrics::serve(
+            self.listener,
+            move || metrics.render(),
+            stop.clone(),
+        ));
+        let runtime = runtime::run(self.shared.clone(), command, stop.clone());
         tokio::pin!(runtime);
         let overdue = async {
-            runtime::until_stopped(&stop_rx).await;
+            stop.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         };
         let result = tokio::select! {
@@ -129,8 +121,7 @@ impl<S: Sink> Subscriber<S> {
                 Ok(())
             }
         };
-        let _ = stop_tx.send(true);
-        watcher.abort();
+        stop.cancel();
         let _ = server.await;
         tracing::info!("orghub-subscriber stopped");
         result

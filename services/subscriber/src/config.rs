@@ -5,7 +5,6 @@
 //! file format is the one `orghubctl subscriber create` prints; [`FILE_HELP`] documents every key
 //! and is shown by `--help`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -86,7 +85,7 @@ pub struct Cli {
     pub management_url: Option<String>,
 
     /// Base URL of the orghub writer, for bootstrap and resync (overrides `writer_url`).
-    #[arg(long, env = "ORGHUB_WRITER_URL", global = true)]
+    #[arg(long, env = "ORGHUB_WRITER_URL", global = true, hide_env_values = true)]
     pub writer_url: Option<String>,
 
     /// Writer API token with read access to the bound municipalities (overrides
@@ -118,25 +117,7 @@ pub enum Command {
     Resync,
 }
 
-/// A string that never shows up in `Debug` output or logs.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use orghub_runtime::Secret;
 
 /// One municipality and the kinds the subscriber wants from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,7 +285,7 @@ impl Config {
                 "amqp_url",
                 format!(
                     "{:?} is not an AMQP URL (amqp://user:password@host:5672/vhost)",
-                    orghub_broker::redact_url(&amqp_url)
+                    orghub_runtime::redact_url(&amqp_url)
                 ),
             ));
         }
@@ -378,10 +359,10 @@ impl Config {
 
         Ok(Config {
             name,
-            amqp_url: Secret(amqp_url),
-            management_url: management_url.map(Secret),
+            amqp_url: Secret::new(amqp_url),
+            management_url: management_url.map(Secret::new),
             writer_url,
-            writer_token: Secret(writer_token),
+            writer_token: Secret::new(writer_token),
             metrics_listen,
             batch_size,
             prefetch,

@@ -12,8 +12,8 @@
 //! - [`retry`]: the retry policy, delay names, and what follows a transient failure.
 //! - [`topology`]: checking the subscriber's topology and binding its keys at each connect
 //!   (the conventions are `orghub_broker::subscriber`'s; the operator declares them).
-//! - [`resync`]: bootstrap and repair from the writer's `/snapshot`.
-//! - [`metrics`]: the Prometheus metrics, named once, and the `/metrics` endpoint.
+//! - [`resync`]: bootstrap and repair from the writer's `/snapshot` (read by `orghub-client`).
+//! - [`metrics`]: the Prometheus metrics, named once (`orghub-runtime` serves them).
 //! - [`app`]: wiring: [`Subscriber::build`], [`Subscriber::run_until_stopped`].
 
 pub mod app;

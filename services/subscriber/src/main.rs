@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    orghub_telemetry::init("orghub-subscriber");
+    orghub_runtime::init("orghub-subscriber");
     let subscriber = match Subscriber::build(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
     };
     let command = cli.command.unwrap_or(Command::Run);
     match subscriber
-        .run_until_stopped(command, orghub_telemetry::shutdown_signal())
+        .run_until_stopped(command, orghub_runtime::shutdown::on_signal())
         .await
     {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,25 +1,18 @@
-//! The subscriber's Prometheus metrics, named once, and the `/metrics` endpoint.
+//! The subscriber's Prometheus metrics, named once (`orghub_runtime::metrics::serve` serves
+//! them).
 //!
 //! Outcomes that an operator may need to look at are *telemetry events*: one method that both
 //! counts and logs ([`Metrics::dead_lettered`], [`Metrics::delayed`], [`Metrics::requeued`]), so
 //! the log and the counter never disagree.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 
 /// `tier`: `in-process` or a delay such as `5s`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -157,11 +150,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        orghub_runtime::metrics::render(&self.registry)
     }
 
     pub fn retried_count(&self, tier: &str) -> u64 {
@@ -214,34 +203,4 @@ impl Metrics {
         tracing::warn!(message_id, why, "delivery requeued to the broker");
         self.requeued_total.inc();
     }
-}
-
-/// Serves `/metrics` (and `/healthz`) on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    metrics: Arc<Metrics>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .route("/metrics", get(render))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(metrics);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-async fn render(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        metrics.render(),
-    )
-}
-
-/// The address a listener is bound to, for logs.
-pub fn bound(listener: &TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
 }

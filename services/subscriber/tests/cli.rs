@@ -93,3 +93,19 @@ fn environment_overrides_are_checked_like_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("name"));
 }
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment() {
+    let out = subscriber()
+        .arg("--help")
+        .env("AMQP_URL", "amqp://sub:mq-hunter2@rabbit:5672/%2f")
+        .env("RABBITMQ_MGMT_URL", "http://sub:mgmt-hunter2@rabbit:15672")
+        .env("ORGHUB_WRITER_URL", "https://proxy:web-hunter2@writer:8443")
+        .env("ORGHUB_WRITER_TOKEN", "ohk_token-hunter2")
+        .output()
+        .expect("run --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    assert!(help.contains("ORGHUB_WRITER_TOKEN"), "{help}");
+    assert!(!help.contains("hunter2"), "--help shows a secret:\n{help}");
+}

@@ -1,16 +1,16 @@
 //! Wiring: `Application::build` prepares the database and binds the port; `run_until_stopped`
-//! serves the API and runs the relay until the shutdown future completes.
+//! serves the API and runs the relay until its shutdown token is cancelled.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use orghub_runtime::Shutdown;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, redact};
+use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState, SnapshotLimits};
 use crate::metrics::Metrics;
 use crate::relay::{self, RelayConfig};
@@ -29,16 +29,15 @@ pub struct Application {
 }
 
 impl Application {
-    /// Checks the configuration, creates the database if needed, migrates, and binds.
+    /// Creates the database if needed, migrates, and binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        config.validate().map_err(anyhow::Error::msg)?;
         ensure_database(&config.database_url).await?;
-        let store = Store::connect(&config.database_url, config.db_pool)
+        let store = Store::connect(config.database_url.expose(), config.db_pool.get())
             .await
             .with_context(|| {
                 format!(
                     "cannot connect to PostgreSQL at {}",
-                    redact(&config.database_url)
+                    config.database_url.redacted()
                 )
             })?;
         store
@@ -52,9 +51,9 @@ impl Application {
         // Snapshots read on connections of their own: however many slow readers there are, the
         // writes keep theirs.
         let snapshot_pool = PgPoolOptions::new()
-            .max_connections(config.snapshot_pool)
+            .max_connections(config.snapshot_pool.get())
             .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(config.database_url.parse::<PgConnectOptions>()?);
+            .connect_lazy_with(config.database_url.options().clone());
         let store = store
             .with_group_sizes(metrics.write_group_requests.clone())
             .with_snapshot_pool(snapshot_pool)
@@ -64,24 +63,24 @@ impl Application {
                 refused: metrics.write_queue_refused.clone(),
             });
         let snapshots = Arc::new(SnapshotLimits::new(
-            config.snapshot_pool as usize,
-            config.snapshot_per_token as usize,
-            Duration::from_secs(config.snapshot_timeout_secs),
+            config.snapshot_pool.get() as usize,
+            config.snapshot_per_token.get() as usize,
+            config.snapshot_timeout,
         ));
         let state = AppState {
             store,
             snapshots,
             metrics,
             admin_token: config.admin_token.clone(),
-            amqp_addr: amqp_host_port(&config.amqp_url),
+            amqp_addr: config.amqp_url.host_port(),
         };
         let relay = config.relay.then(|| RelayConfig {
-            database_url: config.database_url.clone(),
-            amqp_url: config.amqp_url.clone(),
-            batch: i64::from(config.relay_batch),
-            poll: config.relay_poll(),
-            max_message_bytes: config.relay_max_message_bytes,
-            confirm_timeout: config.relay_confirm_timeout(),
+            database_url: config.database_url.expose().to_owned(),
+            amqp_url: config.amqp_url.expose().to_owned(),
+            batch: i64::from(config.relay_batch.get()),
+            poll: config.relay_poll,
+            max_message_bytes: config.relay_max_message_bytes.get(),
+            confirm_timeout: config.relay_confirm_timeout,
         });
         Ok(Application {
             listener,
@@ -99,36 +98,36 @@ impl Application {
         &self.state.store
     }
 
-    /// Serves until `shutdown` completes, then stops the relay and waits for it. Stopping takes
-    /// at most [`HTTP_DRAIN`] plus [`RELAY_STOP`], whatever clients and the broker do.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut stopping = stop_rx.clone();
+    /// Serves until `shutdown` is cancelled, then stops the relay and waits for it. Stopping
+    /// takes at most [`HTTP_DRAIN`] plus [`RELAY_STOP`], whatever clients and the broker do.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        // The relay also stops when the server fails, without cancelling the caller's token.
+        let stop = shutdown.child_token();
         let relay_task = self
             .relay
-            .map(|cfg| tokio::spawn(relay::run(cfg, self.state.metrics.clone(), stop_rx)));
+            .map(|cfg| tokio::spawn(relay::run(cfg, self.state.metrics.clone(), stop.clone())));
         tracing::info!(addr = %self.listener.local_addr()?, "orghub-writer listening");
         let router = http::router(self.state);
-        let serve = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
+        let serve = axum::serve(self.listener, router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
         // Graceful shutdown waits for every open connection; a client that stopped reading a
         // response would hold it forever.
+        let stopping = stop.clone();
         let drain_bound = async move {
-            let _ = stopping.wait_for(|s| *s).await;
+            stopping.cancelled().await;
             tokio::time::sleep(HTTP_DRAIN).await;
         };
-        tokio::select! {
-            served = serve => served.context("HTTP server failed")?,
-            () = drain_bound => tracing::warn!(
-                bound = ?HTTP_DRAIN,
-                "HTTP connections still open at shutdown are closed"
-            ),
-        }
+        let served = tokio::select! {
+            served = serve => served.context("HTTP server failed"),
+            () = drain_bound => {
+                tracing::warn!(
+                    bound = ?HTTP_DRAIN,
+                    "HTTP connections still open at shutdown are closed"
+                );
+                Ok(())
+            }
+        };
+        stop.cancel();
         if let Some(mut task) = relay_task {
             // The relay bounds its own waits; this is the backstop. Whatever it had not
             // confirmed is published again by the next relay.
@@ -137,13 +136,13 @@ impl Application {
                 task.abort();
             }
         }
-        Ok(())
+        served
     }
 }
 
 /// Creates the configured database when it does not exist yet (a fresh machine's first run).
-async fn ensure_database(url: &str) -> anyhow::Result<()> {
-    let options: PgConnectOptions = url.parse()?;
+async fn ensure_database(url: &DatabaseUrl) -> anyhow::Result<()> {
+    let options: PgConnectOptions = url.options().clone();
     let Some(name) = options.get_database().map(str::to_owned) else {
         return Ok(());
     };
@@ -158,7 +157,7 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
                 .database("postgres")
                 .connect()
                 .await
-                .with_context(|| format!("cannot connect to PostgreSQL at {}", redact(url)))?;
+                .with_context(|| format!("cannot connect to PostgreSQL at {}", url.redacted()))?;
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
             // The name is quoted as an identifier above; it comes from our own configuration.
             let create = sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}"));
@@ -173,32 +172,8 @@ async fn ensure_database(url: &str) -> anyhow::Result<()> {
         Err(e) => Err(e).with_context(|| {
             format!(
                 "cannot connect to PostgreSQL at {} (is it running?)",
-                redact(url)
+                url.redacted()
             )
         }),
-    }
-}
-
-/// `host:port` of an AMQP URL.
-fn amqp_host_port(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let hostport = rest.split('/').next().unwrap_or(rest);
-    if hostport.contains(':') {
-        hostport.to_owned()
-    } else {
-        format!("{hostport}:5672")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn amqp_addresses_are_extracted() {
-        assert_eq!(
-            super::amqp_host_port("amqp://guest:guest@127.0.0.1:5672/%2f"),
-            "127.0.0.1:5672"
-        );
-        assert_eq!(super::amqp_host_port("amqp://rabbit/vh"), "rabbit:5672");
     }
 }

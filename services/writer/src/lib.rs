@@ -2,12 +2,14 @@
 //! the only producer of events.
 //!
 //! Layout:
-//! - [`config`]: flags and environment, parsed into types before anything binds.
+//! - [`config`]: flags and environment, parsed into types (URLs and tokens as `Secret`s) before
+//!   anything binds.
 //! - [`store`]: PostgreSQL: entities, registrations, references, the event log (outbox), tokens.
 //! - [`http`]: the API of DESIGN §3: routes, auth, problem+json errors, import, snapshot.
 //! - [`relay`]: publishes committed events to RabbitMQ with confirms, one active per cluster.
 //! - [`metrics`]: the Prometheus metrics, named once.
-//! - [`app`]: wiring: `Application::build` binds, `run_until_stopped` serves until shutdown.
+//! - [`app`]: wiring: `Application::build` binds, `run_until_stopped` serves until its
+//!   `Shutdown` token is cancelled.
 
 pub mod app;
 pub mod config;

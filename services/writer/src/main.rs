@@ -3,12 +3,9 @@ use orghub_writer::{Application, Config};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    orghub_telemetry::init("orghub-writer");
+    // A bad setting ends here: clap prints which one and exits with 2, before anything binds.
     let config = Config::parse();
-    if let Err(e) = config.validate() {
-        eprintln!("orghub-writer: {e}");
-        return std::process::ExitCode::from(2);
-    }
+    orghub_runtime::init("orghub-writer");
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -17,7 +14,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     match app
-        .run_until_stopped(orghub_telemetry::shutdown_signal())
+        .run_until_stopped(orghub_runtime::shutdown::on_signal())
         .await
     {
         Ok(()) => std::process::ExitCode::SUCCESS,

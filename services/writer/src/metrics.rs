@@ -10,7 +10,9 @@ use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
+    /// One of a closed set (`orghub_runtime::metrics::method_label`).
     pub method: String,
+    /// The matched route template, never the raw path.
     pub route: String,
     pub status: u16,
 }
@@ -164,10 +166,6 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        orghub_runtime::metrics::render(&self.registry)
     }
 }

@@ -59,3 +59,46 @@ fn help_documents_every_environment_variable() {
         assert!(help.contains(var), "--help lacks {var}");
     }
 }
+
+/// Values that must never appear in `--help`, each set in the environment of the variable that
+/// may carry it.
+const SECRETS: [(&str, &str); 3] = [
+    (
+        "DATABASE_URL",
+        "postgres://orghub:pg-hunter2@db:5432/orghub",
+    ),
+    ("AMQP_URL", "amqp://orghub:mq-hunter2@rabbit:5672/%2f"),
+    ("ORGHUB_ADMIN_TOKEN", "admin-hunter2-0123456789"),
+];
+
+#[test]
+fn help_never_shows_a_secret_from_the_environment() {
+    let mut cmd = writer();
+    cmd.arg("--help");
+    for (var, value) in SECRETS {
+        cmd.env(var, value);
+    }
+    let out = cmd.output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{help}");
+    for (var, _) in SECRETS {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+    assert!(!help.contains("hunter2"), "--help shows a secret:\n{help}");
+}
+
+#[test]
+fn a_refused_url_is_named_without_its_password() {
+    let out = writer()
+        .env("AMQP_URL", "http://orghub:mq-hunter2@rabbit/")
+        .env("DATABASE_URL", "mysql://orghub:pg-hunter2@db/orghub")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DATABASE_URL") || stderr.contains("AMQP_URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -70,7 +70,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
     println!("orghub console on http://{addr}/ (sign in with ORGHUB_ADMIN_TOKEN; Ctrl-C stops)");
     tracing::info!(%addr, "console listening");
     console
-        .run_until_stopped(orghub_telemetry::shutdown_signal())
+        .run_until_stopped(orghub_runtime::shutdown::on_signal())
         .await
         .map_err(CliError::Dependency)
 }

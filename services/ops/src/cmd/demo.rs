@@ -9,22 +9,23 @@
 use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use futures_util::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use orghub_broker::mgmt::{Management, percent_encode};
 use orghub_contracts::Kommune;
 use orghub_generator::{Options, Size};
+use orghub_runtime::Shutdown;
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool, Row as _};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::writer_api::{ImportSummary, WriterClient};
+use orghub_client::WriterClient;
+use orghub_contracts::api::ImportSummary;
 
 const DATABASE: &str = "orghub_demo";
 const CACHE_DATABASE: &str = "orghub_demo_cache";
@@ -130,7 +131,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         CliError::Dependency(anyhow!(
             "PostgreSQL is not reachable at {}: {e}\n  start it (deploy/dev/ensure-services, or \
              pg_ctlcluster --skip-systemctl-redirect 15 main start) or point DATABASE_URL at it",
-            orghub_broker::redact_url(&admin_db_url)
+            orghub_runtime::redact_url(&admin_db_url)
         ))
     })?;
     let mgmt = Management::parse(&settings.mgmt_url)?;
@@ -178,20 +179,24 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
     step("starting the writer (API and relay)");
     let admin_token = format!("demo-{}", Uuid::new_v4().simple());
     let mut writer_config = orghub_writer::Config {
-        database_url: db_url.clone(),
-        amqp_url: amqp_url.clone(),
+        database_url: db_url
+            .parse()
+            .map_err(|e| CliError::usage(format!("DATABASE_URL: {e}")))?,
+        amqp_url: amqp_url
+            .parse()
+            .map_err(|e| CliError::usage(format!("AMQP_URL: {e}")))?,
         listen: args.listen,
-        admin_token: Some(admin_token.clone()),
+        admin_token: Some(admin_token.clone().into()),
         relay: true,
-        relay_batch: 500,
-        relay_poll_ms: 200,
-        relay_max_message_bytes: 16 * 1024 * 1024,
-        relay_confirm_timeout_ms: 30_000,
-        db_pool: 16,
+        relay_batch: const { NonZeroU32::new(500).expect("not zero") },
+        relay_poll: Duration::from_millis(200),
+        db_pool: const { NonZeroU32::new(16).expect("not zero") },
+        relay_max_message_bytes: const { NonZeroUsize::new(16 * 1024 * 1024).expect("not zero") },
+        relay_confirm_timeout: Duration::from_secs(30),
         write_queue: orghub_writer::store::DEFAULT_WRITE_QUEUE_SIZE,
-        snapshot_pool: 4,
-        snapshot_per_token: 2,
-        snapshot_timeout_secs: 600,
+        snapshot_pool: const { NonZeroU32::new(4).expect("not zero") },
+        snapshot_per_token: const { NonZeroU32::new(2).expect("not zero") },
+        snapshot_timeout: Duration::from_secs(600),
     };
     let writer_app = match orghub_writer::Application::build(writer_config.clone()).await {
         Ok(app) => app,
@@ -205,11 +210,12 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         Err(e) => return Err(CliError::Dependency(e.context("cannot start the writer"))),
     };
     let api = format!("http://127.0.0.1:{}", writer_app.port());
-    let (stop_writer, writer_stopped) = oneshot::channel::<()>();
-    let writer_task = tokio::spawn(writer_app.run_until_stopped(async move {
-        let _ = writer_stopped.await;
-    }));
-    let admin_client = WriterClient::new(&api, Some(&admin_token), "the demo's admin token")
+    // One token stops the writer and the subscriber at the end (or on Ctrl-C).
+    let stop = Shutdown::new();
+    // An early return (`?`) stops them too.
+    let _stop_on_return = stop.clone().drop_guard();
+    let writer_task = tokio::spawn(writer_app.run_until_stopped(stop.clone()));
+    let admin_client = WriterClient::parse(&api, admin_token.clone().into())
         .map_err(|e| CliError::Dependency(e.into()))?;
     let read_token = admin_client
         .create_token("demo-subscriber", &[format!("read:{kommune}")])
@@ -233,13 +239,8 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         .await
         .context("cannot start the subscriber")?;
     let metrics_url = format!("http://{}/metrics", subscriber.metrics_addr());
-    let (stop_sub, sub_stopped) = oneshot::channel::<()>();
-    let sub_task = tokio::spawn(subscriber.run_until_stopped(
-        orghub_subscriber::Command::Run,
-        async move {
-            let _ = sub_stopped.await;
-        },
-    ));
+    let sub_task =
+        tokio::spawn(subscriber.run_until_stopped(orghub_subscriber::Command::Run, stop.clone()));
     let cache = PgPool::connect(&cache_url)
         .await
         .context("cannot open the cache database")?;
@@ -281,11 +282,11 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
 
     step("waiting until the subscriber's cache equals the writer's snapshot");
     let converge_started = Instant::now();
+    let reader = WriterClient::parse(&api, read_token.clone().into())?;
     let outcome = converge(
         &hub,
         &cache,
-        &api,
-        &read_token,
+        &reader,
         kommune,
         Duration::from_secs(args.timeout),
     )
@@ -335,10 +336,9 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
 
     if args.keep_running {
         println!("\nThe writer and the subscriber keep running; Ctrl-C stops them.");
-        orghub_telemetry::shutdown_signal().await;
+        orghub_runtime::shutdown::signal().await;
     }
-    let _ = stop_sub.send(());
-    let _ = stop_writer.send(());
+    stop.cancel();
     if let Ok(Err(e)) = sub_task.await {
         eprintln!("orghubctl: the subscriber stopped with an error: {e:#}");
     }
@@ -494,8 +494,7 @@ async fn cache_versions(cache: &PgPool, kommune: Kommune) -> anyhow::Result<Hash
 async fn converge(
     hub: &PgPool,
     cache: &PgPool,
-    api: &str,
-    token: &str,
+    reader: &WriterClient,
     kommune: Kommune,
     timeout: Duration,
 ) -> Result<Result<usize, String>, CliError> {
@@ -530,24 +529,9 @@ async fn converge(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     // Versions agree: now the documents, against the snapshot.
-    let response = reqwest::Client::new()
-        .get(format!("{api}/api/v1/{kommune}/snapshot"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .context("cannot read the snapshot")?;
-    let mut lines = response.bytes_stream();
-    let mut buffer = Vec::new();
+    let mut stream = reader.snapshot(kommune).await?;
     let mut snapshot: HashMap<Uuid, Value> = HashMap::new();
-    while let Some(chunk) = lines.next().await {
-        buffer.extend_from_slice(&chunk.context("the snapshot stream broke")?);
-    }
-    for line in buffer
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .skip(1)
-    {
-        let doc: Value = serde_json::from_slice(line).context("a snapshot line is not JSON")?;
+    while let Some(doc) = stream.next_document().await? {
         if let Some(uuid) = doc["uuid"].as_str().and_then(|u| Uuid::parse_str(u).ok()) {
             snapshot.insert(uuid, doc);
         }

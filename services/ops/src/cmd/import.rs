@@ -12,7 +12,7 @@ use tokio_util::io::ReaderStream;
 use crate::error::CliError;
 use crate::settings::Settings;
 use crate::table::print_json;
-use crate::writer_api::ImportSummary;
+use orghub_contracts::api::ImportSummary;
 
 /// Bytes read from the file per chunk sent; memory stays bounded whatever the file's size.
 const CHUNK: usize = 64 * 1024;

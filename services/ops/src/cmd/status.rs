@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use orghub_broker::SubscriberName;
 use orghub_broker::mgmt::{Management, QueueInfo};
-use orghub_broker::{SubscriberName, redact_url};
+use orghub_runtime::redact_url;
 use orghub_writer::relay::RELAY_LOCK_KEY;
 use serde::Serialize;
 use serde_json::{Value, json};

@@ -24,7 +24,8 @@ use serde_json::Value;
 use crate::error::{CliError, EXIT_CODES_HELP};
 use crate::settings::{Settings, amqp_parts};
 use crate::table::{Table, or_dash, print_json};
-use crate::writer_api::{TokenRecord, WriterClient};
+use orghub_client::WriterClient;
+use orghub_contracts::api::TokenRecord;
 
 /// No tags: the management UI and API stay closed to a subscriber, which could list every
 /// vendor's queues there. It reads its queue's depth with a passive declare.
@@ -217,7 +218,7 @@ async fn create(args: CreateArgs, settings: &Settings) -> Result<(), CliError> {
         // Leave nothing half-made behind: a second `create` must be able to start afresh.
         let _ = mgmt.delete_user(&user).await;
         let _ = mgmt.delete(&["policies", &vhost, &name.policy()]).await;
-        let _ = writer.revoke_token(&token.id).await;
+        let _ = writer.revoke_token(&token.id.to_string()).await;
         return Err(e);
     }
     tracing::info!(subscriber = %name, user, token_id = %token.id, "subscriber created");
@@ -678,7 +679,7 @@ async fn delete(name: &str, yes: bool, settings: &Settings) -> Result<(), CliErr
         mgmt.delete(&["exchanges", &vhost, exchange]).await?;
     }
     for token in &found.tokens {
-        writer.revoke_token(&token.id).await?;
+        writer.revoke_token(&token.id.to_string()).await?;
     }
     tracing::info!(subscriber = %name, removed = ?what, "subscriber deleted");
     if settings.json {

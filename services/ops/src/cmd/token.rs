@@ -54,11 +54,11 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
                 let mut table = Table::new(&["ID", "NAME", "SCOPES", "CREATED", "REVOKED"]);
                 for t in tokens {
                     table.row(vec![
-                        t.id,
+                        t.id.to_string(),
                         t.name,
                         t.scopes.join(" "),
-                        or_dash(t.created_at),
-                        or_dash(t.revoked_at),
+                        time(t.created_at),
+                        or_dash(t.revoked_at.map(time)),
                     ]);
                 }
                 table.print();
@@ -75,4 +75,9 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
         }
     }
     Ok(())
+}
+
+/// A token's time as the table shows it, to the second.
+fn time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }

@@ -21,7 +21,6 @@ pub mod layout;
 pub mod overview;
 pub mod redrive;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,13 +30,14 @@ use axum::Router;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use orghub_broker::mgmt::Management;
+use orghub_runtime::Shutdown;
 use tokio::net::TcpListener;
 
 use crate::dead_letters::DeadLetterQueues;
 use crate::error::CliError;
 use crate::settings::Settings;
-use crate::writer_api::WriterClient;
 use layout::PageError;
+use orghub_client::WriterClient;
 
 /// How the console runs (the flags of `orghubctl console`).
 #[derive(Debug, Clone)]
@@ -95,7 +95,7 @@ impl Console {
         let vhost = settings.vhost()?;
         let amqp_url = settings.amqp_url_for_vhost()?;
         let mgmt = settings.management()?;
-        let writer = WriterClient::new(&settings.writer_url, Some(&token), "ORGHUB_ADMIN_TOKEN")?;
+        let writer = settings.writer_admin()?;
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -124,13 +124,10 @@ impl Console {
 
     /// Serves until `shutdown` completes. A replay still running then stops where it is: what
     /// it had not settled, the broker requeues into the DLQ.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let router = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .context("the console's HTTP server failed")
     }

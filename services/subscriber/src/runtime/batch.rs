@@ -17,7 +17,7 @@ use std::time::Instant;
 use chrono::Utc;
 use orghub_broker::{Delivery, Publisher, count_header};
 use orghub_contracts::OrgEvent;
-use tokio::sync::watch;
+use orghub_runtime::Shutdown;
 
 use super::Shared;
 use super::republish::{ATTEMPTS, RETRIES, Reroute, publish_all};
@@ -78,7 +78,7 @@ pub async fn process<S: Sink>(
     shared: &Shared<S>,
     publisher: &Publisher,
     deliveries: Vec<Delivery>,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
 ) -> Result<usize, Lost> {
     let metrics = &shared.metrics;
     metrics.batch_size.observe(deliveries.len() as f64);
@@ -128,11 +128,7 @@ fn decode(delivery: Delivery) -> Item {
     }
 }
 
-async fn apply_with_retries<S: Sink>(
-    shared: &Shared<S>,
-    items: &mut [Item],
-    stop: &watch::Receiver<bool>,
-) {
+async fn apply_with_retries<S: Sink>(shared: &Shared<S>, items: &mut [Item], stop: &Shutdown) {
     let metrics = &shared.metrics;
     let mut backoff = shared.config.retry.backoff();
     let mut todo: Vec<usize> = (0..items.len())
@@ -215,7 +211,7 @@ async fn apply_with_retries<S: Sink>(
         tracing::debug!(failed = failed.len(), ?pause, "retrying in process");
         let stopped = tokio::select! {
             _ = tokio::time::sleep(pause) => false,
-            _ = super::until_stopped(stop) => true,
+            _ = stop.cancelled() => true,
         };
         if stopped {
             // Shutting down: the broker hands these to the next consumer.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use orghub_broker::mgmt::Management;
 use orghub_broker::{Connection, Delivery, Publisher, QueueConsumer, Topology};
-use tokio::sync::watch;
+use orghub_runtime::Shutdown;
 use tokio::time::Instant;
 
 use crate::config::{Command, Config};
@@ -60,12 +60,12 @@ enum End {
 pub async fn run<S: Sink>(
     shared: Arc<Shared<S>>,
     command: Command,
-    stop: watch::Receiver<bool>,
+    stop: Shutdown,
 ) -> anyhow::Result<()> {
     let mut setup_done = false;
     let mut pause = RECONNECT_MIN;
     loop {
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             return Ok(());
         }
         let started = Instant::now();
@@ -81,7 +81,7 @@ pub async fn run<S: Sink>(
         tracing::warn!(error = %why, retry_in = ?pause, "RabbitMQ session ended; reconnecting");
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = until_stopped(&stop) => return Ok(()),
+            _ = stop.cancelled() => return Ok(()),
         }
         pause = (pause * 2).min(RECONNECT_MAX);
     }
@@ -94,7 +94,7 @@ async fn session<S: Sink>(
     shared: &Shared<S>,
     command: Command,
     setup_done: &mut bool,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
 ) -> Result<End, Fatal> {
     let config = &shared.config;
     let topology = &shared.topology;
@@ -131,7 +131,7 @@ async fn session<S: Sink>(
             close(&conn).await;
             return Err(Fatal(e));
         }
-        if *stop.borrow() {
+        if stop.is_cancelled() {
             close(&conn).await;
             return Ok(End::Stopped);
         }
@@ -177,7 +177,7 @@ async fn first_time_setup<S: Sink>(shared: &Shared<S>, conn: &Connection, routin
 async fn consume<S: Sink>(
     shared: &Shared<S>,
     conn: &Connection,
-    stop: &watch::Receiver<bool>,
+    stop: &Shutdown,
 ) -> anyhow::Result<End> {
     let config = &shared.config;
     let queue = shared.topology.name.queue();
@@ -200,7 +200,7 @@ async fn consume<S: Sink>(
     loop {
         let first = tokio::select! {
             biased;
-            _ = until_stopped(stop) => {
+            _ = stop.cancelled() => {
                 // Stop taking deliveries; whatever was prefetched goes back when the channel
                 // closes.
                 consumer.stop("shutting down").await;
@@ -232,7 +232,7 @@ async fn consume<S: Sink>(
             Ok(requeued) if requeued > 0 => {
                 tokio::select! {
                     _ = tokio::time::sleep(REQUEUE_PAUSE) => {}
-                    _ = until_stopped(stop) => {}
+                    _ = stop.cancelled() => {}
                 }
             }
             Ok(_) => {}
@@ -266,13 +266,6 @@ async fn fill(
         }
     }
     (batch, None)
-}
-
-/// Completes once `stop` is true (at once if it already is).
-pub(crate) async fn until_stopped(stop: &watch::Receiver<bool>) {
-    let mut stop = stop.clone();
-    // The guard `wait_for` returns is not `Send`; drop it here rather than in a caller's select.
-    let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }
 
 async fn close(conn: &Connection) {

@@ -6,7 +6,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orghub_contracts::FieldError;
-use serde_json::{Value, json};
+use orghub_contracts::api::{Revoked, TokenList};
+use serde_json::Value;
 
 use super::auth::{Caller, Need, valid_scope};
 use super::error::ApiError;
@@ -63,7 +64,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Need::Admin)?;
     let tokens = state.store.list_tokens().await?;
-    Ok(Json(json!({"tokens": tokens})).into_response())
+    Ok(Json(TokenList { tokens }).into_response())
 }
 
 pub async fn revoke(
@@ -76,7 +77,7 @@ pub async fn revoke(
         uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound(format!("no token {id:?}")))?;
     if state.store.revoke_token(id).await? {
         tracing::info!(token_id = %id, "token revoked");
-        Ok(Json(json!({"id": id, "revoked": true})).into_response())
+        Ok(Json(Revoked { id, revoked: true }).into_response())
     } else {
         Err(ApiError::NotFound(format!("no live token {id}")))
     }

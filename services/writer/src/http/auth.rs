@@ -78,7 +78,7 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthenticated)?;
         if let Some(admin) = &state.admin_token
-            && constant_time_eq(admin.as_bytes(), token.as_bytes())
+            && constant_time_eq(admin.expose().as_bytes(), token.as_bytes())
         {
             return Ok(Caller {
                 actor: "admin".into(),

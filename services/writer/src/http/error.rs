@@ -3,8 +3,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orghub_contracts::api::{Dependent, PROBLEM_CONTENT_TYPE, Problem};
 use orghub_contracts::{EntityKind, FieldError};
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::store::{StoreError, WriteError};
@@ -111,27 +111,24 @@ impl ApiError {
     }
 
     /// The problem document (without status-line concerns).
-    pub fn problem(&self) -> serde_json::Value {
+    pub fn problem(&self) -> Problem {
         let (status, slug, title) = self.parts();
-        let mut body = json!({
-            "type": format!("urn:orghub:problem:{slug}"),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": self.to_string(),
-        });
+        let mut problem = Problem::new(slug, title, status.as_u16(), self.to_string());
         match self {
             ApiError::Validation(errors) | ApiError::Integrity(errors) => {
-                body["errors"] = json!(errors);
+                problem.errors = Some(errors.clone());
             }
             ApiError::Dependents { dependents, .. } => {
-                body["dependents"] = dependents
-                    .iter()
-                    .map(|(k, u)| json!({"kind": k, "uuid": u}))
-                    .collect();
+                problem.dependents = Some(
+                    dependents
+                        .iter()
+                        .map(|&(kind, uuid)| Dependent { kind, uuid })
+                        .collect(),
+                );
             }
             _ => {}
         }
-        body
+        problem
     }
 
     pub fn status(&self) -> StatusCode {
@@ -147,7 +144,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), axum::Json(self.problem())).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
         if let ApiError::Overloaded { retry_after, .. } = &self {
             response

@@ -15,8 +15,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
+use orghub_contracts::api::{ImportSummary as Summary, RejectedLine};
 use orghub_contracts::{EntityKind, FieldError, Kommune, limits, parse_state};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_util::codec::{Decoder, FramedRead};
 use uuid::Uuid;
 
@@ -30,24 +31,18 @@ const BATCH: usize = 500;
 const MAX_REJECTED_DETAILS: usize = 1000;
 const MAX_LINE: usize = limits::MAX_IMPORT_LINE_BYTES;
 
-#[derive(Debug, Default, serde::Serialize)]
-struct Summary {
-    lines: u64,
-    created: u64,
-    updated: u64,
-    unchanged: u64,
-    terminated: u64,
-    deleted: u64,
-    rejected_count: u64,
-    rejected: Vec<Value>,
+/// The import's counting, over the answer's type.
+trait Tally {
+    fn reject(&mut self, line: u64, uuid: Option<Uuid>, errors: Vec<FieldError>);
+    fn merge(&mut self, read: Summary);
+    fn count(&mut self, outcome: Outcome);
 }
 
-impl Summary {
+impl Tally for Summary {
     fn reject(&mut self, line: u64, uuid: Option<Uuid>, errors: Vec<FieldError>) {
         self.rejected_count += 1;
         if self.rejected.len() < MAX_REJECTED_DETAILS {
-            self.rejected
-                .push(json!({"line": line, "uuid": uuid, "errors": errors}));
+            self.rejected.push(RejectedLine { line, uuid, errors });
         }
     }
 
@@ -56,8 +51,7 @@ impl Summary {
         self.lines += read.lines;
         self.rejected_count += read.rejected_count;
         self.rejected.extend(read.rejected);
-        self.rejected
-            .sort_by_key(|r| r["line"].as_u64().unwrap_or(u64::MAX));
+        self.rejected.sort_by_key(|r| r.line);
         self.rejected.truncate(MAX_REJECTED_DETAILS);
     }
 

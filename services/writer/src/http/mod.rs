@@ -18,12 +18,14 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use orghub_contracts::{EntityKind, Kommune, limits};
+use orghub_runtime::Secret;
+use orghub_runtime::metrics::{method_label, route_label};
 
 use crate::metrics::{HttpLabels, Metrics};
 use crate::store::Store;
@@ -37,7 +39,7 @@ pub struct AppState {
     /// The bounds of `/snapshot`.
     pub snapshots: Arc<SnapshotLimits>,
     pub metrics: Arc<Metrics>,
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
     /// `host:port` of the broker, for readiness.
     pub amqp_addr: String,
 }
@@ -94,11 +96,9 @@ pub fn router(state: AppState) -> Router {
 
 async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    // Bounded label values: a client chooses the method and the path, not the series.
+    let method = method_label(req.method()).to_owned();
+    let route = route_label(&req);
     let response = next.run(req).await;
     state
         .metrics
@@ -138,14 +138,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.relay_lag_events.set(n);
         state.metrics.relay_lag_seconds.set(age.unwrap_or(0.0));
     }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
+    orghub_runtime::metrics::response(state.metrics.render())
 }
 
 /// Parses the `{kommune}` path segment.

@@ -39,6 +39,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use orghub_broker::{Delivered, PublishError, Publisher};
 use orghub_contracts::AmqpMessage;
+use orghub_runtime::Shutdown;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::watch;
@@ -81,35 +82,25 @@ fn backoff() -> impl Iterator<Item = Duration> {
         .build()
 }
 
-/// Whether shutdown was requested (or whoever could request it is gone).
-fn stopping(shutdown: &watch::Receiver<bool>) -> bool {
-    *shutdown.borrow() || shutdown.has_changed().is_err()
-}
-
-/// Completes once shutdown is requested.
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|s| *s).await;
-}
-
 /// Sleeps, or returns `true` early when shutdown was requested.
-async fn wait_or_stop(d: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn wait_or_stop(d: Duration, shutdown: &Shutdown) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(d) => stopping(shutdown),
-        _ = stopped(shutdown) => true,
+        _ = tokio::time::sleep(d) => shutdown.is_cancelled(),
+        _ = shutdown.cancelled() => true,
     }
 }
 
 /// Runs until shutdown: stand by for the lock, then publish.
-pub async fn run(cfg: RelayConfig, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(cfg: RelayConfig, metrics: Arc<Metrics>, shutdown: Shutdown) {
     let mut delays = backoff();
-    while !stopping(&shutdown) {
-        match lead(&cfg, &metrics, &mut shutdown).await {
+    while !shutdown.is_cancelled() {
+        match lead(&cfg, &metrics, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 metrics.relay_active.set(0);
                 tracing::warn!(error = %e, "relay interrupted; retrying");
                 let delay = delays.next().unwrap_or(Duration::from_secs(5));
-                if wait_or_stop(delay, &mut shutdown).await {
+                if wait_or_stop(delay, &shutdown).await {
                     return;
                 }
             }
@@ -119,11 +110,7 @@ pub async fn run(cfg: RelayConfig, metrics: Arc<Metrics>, mut shutdown: watch::R
 
 /// Takes the lock (standing by until it can) and publishes while holding it. Returns `Ok` on
 /// shutdown, `Err` when the lock connection was lost.
-async fn lead(
-    cfg: &RelayConfig,
-    metrics: &Metrics,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), RelayError> {
+async fn lead(cfg: &RelayConfig, metrics: &Metrics, shutdown: &Shutdown) -> Result<(), RelayError> {
     let name = format!(
         "{RELAY_APPLICATION_NAME}@{}:{}",
         hostname(),
@@ -163,12 +150,12 @@ async fn lead(
     );
     let mut delays = backoff();
     let result = loop {
-        if stopping(shutdown) {
+        if shutdown.is_cancelled() {
             break Ok(());
         }
         let publisher = tokio::select! {
             p = connect(cfg) => p,
-            _ = stopped(shutdown) => break Ok(()),
+            _ = shutdown.cancelled() => break Ok(()),
         };
         let publisher = match publisher {
             Ok(p) => p,
@@ -420,7 +407,7 @@ impl Pump<'_> {
     async fn run(
         &mut self,
         listener: &mut PgListener,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &Shutdown,
     ) -> Result<(), RelayError> {
         let result = self.publish(listener, shutdown).await;
         self.publish_progress();
@@ -443,11 +430,11 @@ impl Pump<'_> {
     async fn publish(
         &mut self,
         listener: &mut PgListener,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &Shutdown,
     ) -> Result<(), RelayError> {
         let window_size = usize::try_from(self.cfg.batch.max(1) * 2).unwrap_or(1000);
         loop {
-            if stopping(shutdown) {
+            if shutdown.is_cancelled() {
                 return self.drain_for_shutdown().await;
             }
             let last = log::last_sequences(self.conn).await?;
@@ -460,14 +447,12 @@ impl Pump<'_> {
             if batch.is_empty() {
                 // Everything fetched was sent: take the remaining confirms, then wait.
                 while !self.window.is_empty() {
-                    if let Settled::Stopping =
-                        self.settle_oldest(Some(&mut *shutdown), None).await?
-                    {
+                    if let Settled::Stopping = self.settle_oldest(Some(shutdown), None).await? {
                         break;
                     }
                 }
                 self.publish_progress();
-                if stopping(shutdown) {
+                if shutdown.is_cancelled() {
                     continue;
                 }
                 // Idle: wait for a notification, the poll interval (or a halted head's next
@@ -483,12 +468,12 @@ impl Pump<'_> {
                 tokio::select! {
                     n = listener.recv() => { n?; }
                     _ = tokio::time::sleep(wake) => {}
-                    _ = stopped(shutdown) => {}
+                    _ = shutdown.cancelled() => {}
                 }
                 continue;
             }
             for mut row in batch {
-                if stopping(shutdown) {
+                if shutdown.is_cancelled() {
                     break;
                 }
                 if !self.cursor.may_send(&row) {
@@ -509,9 +494,7 @@ impl Pump<'_> {
                 };
                 self.send(&row, &message).await?;
                 while self.window.len() > window_size {
-                    if let Settled::Stopping =
-                        self.settle_oldest(Some(&mut *shutdown), None).await?
-                    {
+                    if let Settled::Stopping = self.settle_oldest(Some(shutdown), None).await? {
                         break;
                     }
                 }
@@ -561,7 +544,7 @@ impl Pump<'_> {
     /// shutdown request ends the wait the same way.
     async fn settle_oldest(
         &mut self,
-        shutdown: Option<&mut watch::Receiver<bool>>,
+        shutdown: Option<&Shutdown>,
         until: Option<Instant>,
     ) -> Result<Settled, RelayError> {
         let Some(mut sent) = self.window.pop_front() else {
@@ -571,7 +554,7 @@ impl Pump<'_> {
         let deadline = until.map_or(timeout_at, |u| u.min(timeout_at));
         let interrupt = async {
             match shutdown {
-                Some(s) => stopped(s).await,
+                Some(s) => s.cancelled().await,
                 None => std::future::pending().await,
             }
         };

@@ -1,6 +1,9 @@
-//! The store: a concrete type over `PgPool`. Writing goes through [`Store::apply`],
-//! [`Store::apply_idempotent`] and [`Store::apply_each`] only, which write state, history and the
-//! event row in one transaction, so no caller can change state without its event.
+//! The store: a concrete type over `PgPool`. An entity changes only through [`Store::apply`] (a
+//! request's operations, all or none, combined with the municipality's other waiting requests),
+//! [`Store::apply_idempotent`] (the same behind an `Idempotency-Key`) and [`Store::apply_each`]
+//! (an import batch, refused operations skipped); each writes state, history and the event row in
+//! one transaction, so no caller can change state without its event. API tokens are the one other
+//! thing the store writes.
 //!
 //! Layout (the reads are here):
 //! - [`operation`]: what a write asks for, its outcome, why it is refused.
@@ -125,6 +128,15 @@ fn kind_of(word: &str) -> Result<EntityKind, StoreError> {
     EntityKind::from_word(word).ok_or_else(|| StoreError::Corrupt(format!("entity kind {word:?}")))
 }
 
+/// A version or sequence read from the database: never negative, and a negative one is corrupt
+/// data to report, not a number to round to 0.
+fn unsigned(n: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is negative")))
+}
+
+/// A version or sequence this process computed from stored ones (in `write.rs`).
+// TODO(store): `write.rs` reads versions and sequences through this too; its five calls should
+// use `unsigned` and this function go, once the split of `write.rs` has landed.
 fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
@@ -137,7 +149,7 @@ fn entity_from_row(row: &sqlx::postgres::PgRow) -> Result<StoredEntity, StoreErr
             uuid,
             kind,
             kommune: kommune_of(row.try_get("kommune")?, "entity")?,
-            version: to_u64(row.try_get("version")?),
+            version: unsigned(row.try_get("version")?, "entity version")?,
             registered_at: row.try_get("registered_at")?,
         },
         deleted: row.try_get("deleted")?,
@@ -307,7 +319,7 @@ impl Store {
         rows.iter()
             .map(|row| {
                 Ok(RegistrationRecord {
-                    version: to_u64(row.try_get("version")?),
+                    version: unsigned(row.try_get("version")?, "registration version")?,
                     action: row.try_get("action")?,
                     registered_at: row.try_get("registered_at")?,
                     actor: row.try_get("actor")?,
@@ -379,7 +391,9 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         if sink
-            .send(Ok(SnapshotItem::Watermark(to_u64(watermark))))
+            .send(Ok(SnapshotItem::Watermark(unsigned(
+                watermark, "sequence",
+            )?)))
             .await
             .is_err()
         {
@@ -425,4 +439,14 @@ pub const RELAY_LAG_SQL: &str = "
 pub enum SnapshotItem {
     Watermark(u64),
     Entity(StoredEntity),
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_negative_stored_number_is_corrupt_data_not_zero() {
+        assert_eq!(super::unsigned(7, "sequence").expect("valid"), 7);
+        let e = super::unsigned(-1, "entity version").expect_err("negative");
+        assert!(e.to_string().contains("entity version -1"), "{e}");
+    }
 }

@@ -1,30 +1,11 @@
 //! API tokens: random, shown once, stored as SHA-256 hashes.
 
-use chrono::{DateTime, Utc};
+pub use orghub_contracts::api::{NewToken, TokenRecord};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Store, StoreError};
-
-/// A token as listed (never the secret).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TokenRecord {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-/// A freshly created token: the secret is in `token`, shown this once.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NewToken {
-    pub id: Uuid,
-    pub name: String,
-    pub scopes: Vec<String>,
-    pub token: String,
-}
 
 /// The stored form of a token.
 pub fn hash_token(token: &str) -> Vec<u8> {

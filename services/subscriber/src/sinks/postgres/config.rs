@@ -32,7 +32,7 @@ impl PostgresConfig {
                 "sink.url",
                 format!(
                     "{:?} is not a PostgreSQL URL (postgres://user@host:5432/database)",
-                    orghub_broker::redact_url(&raw.url)
+                    orghub_runtime::redact_url(&raw.url)
                 ),
             ));
         }

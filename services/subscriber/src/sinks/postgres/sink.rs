@@ -110,7 +110,7 @@ impl PostgresSink {
             .with_context(|| {
                 format!(
                     "cannot connect to the cache database {}",
-                    orghub_broker::redact_url(config.url.expose())
+                    orghub_runtime::redact_url(config.url.expose())
                 )
             })?;
         let s = config.schema.as_str();

@@ -80,7 +80,7 @@ impl WebhookSink {
             .context("cannot build the HTTP client")?;
         Ok(WebhookSink {
             client,
-            shown_url: orghub_broker::redact_url(config.url.as_str()),
+            shown_url: orghub_runtime::redact_url(config.url.as_str()),
             config: config.clone(),
             journal: Arc::new(Mutex::new(journal)),
         })

@@ -1,5 +1,4 @@
-//! Telemetry shared by orghub's binaries: [`init`] sets up `tracing` (JSON lines when not on a
-//! terminal), [`shutdown_signal`] completes on SIGINT or SIGTERM.
+//! Logging set-up: `tracing` to stderr, JSON lines when not on a terminal.
 
 use std::io::IsTerminal;
 
@@ -32,29 +31,6 @@ fn init_with(service: &str, level: &str) {
         builder.json().with_current_span(false).try_init()
     };
     if result.is_ok() {
-        tracing::debug!(service, "telemetry initialised");
+        tracing::debug!(service, "logging initialised");
     }
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested");
 }

@@ -1,0 +1,220 @@
+//! The writer API's own request and answer types (DESIGN §3), apart from the entity documents
+//! ([`crate::document`]): the writer serialises them, its clients (`orghub-client`, `orghubctl`,
+//! the bench) read them, so a field is spelled in one place.
+//!
+//! - [`Problem`]: the RFC 9457 problem document of every error, with [`FieldError`]s for
+//!   validation and [`Dependent`]s for a refused termination.
+//! - [`ImportSummary`] and [`RejectedLine`]: the answer of `POST /import`.
+//! - [`TokenRecord`], [`NewToken`], [`NewTokenRequest`], [`TokenList`], [`Revoked`]: the admin
+//!   token API.
+//! - [`Readiness`]: the body of `/readyz`.
+//! - [`SnapshotHead`]: the first line of `GET /snapshot`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use crate::entity::FieldError;
+use crate::kind::EntityKind;
+
+/// The `type` URI of every problem starts with this, followed by the kind's slug.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:orghub:problem:";
+
+/// The content type of a [`Problem`].
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem document: what every error answer of the writer carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Problem {
+    /// `urn:orghub:problem:<slug>`, stable per error kind.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default)]
+    pub detail: String,
+    /// What is wrong with the input, field by field (validation and integrity problems).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+    /// The entities that still reference the one a request tried to end or delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dependents: Option<Vec<Dependent>>,
+}
+
+impl Problem {
+    /// A problem of the kind `slug` (`validation`, `not-found`, …).
+    pub fn new(slug: &str, title: &str, status: u16, detail: impl Into<String>) -> Self {
+        Problem {
+            type_uri: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+            errors: None,
+            dependents: None,
+        }
+    }
+
+    /// The slug of `type` (`validation` for `urn:orghub:problem:validation`).
+    pub fn slug(&self) -> Option<&str> {
+        self.type_uri.strip_prefix(PROBLEM_TYPE_PREFIX)
+    }
+
+    /// The detail and each field problem on one line, for messages.
+    pub fn one_line(&self) -> String {
+        let mut out = self.detail.clone();
+        for e in self.errors.iter().flatten() {
+            out.push_str(&format!("; {}: {}", e.pointer, e.detail));
+        }
+        out
+    }
+}
+
+/// An entity that still references another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Dependent {
+    pub kind: EntityKind,
+    pub uuid: Uuid,
+}
+
+/// A line the import refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RejectedLine {
+    /// 1-based; 0 for an entity a full import could not end.
+    pub line: u64,
+    /// The line's UUID when it could be read.
+    #[serde(default)]
+    pub uuid: Option<Uuid>,
+    #[serde(default)]
+    pub errors: Vec<FieldError>,
+}
+
+/// The answer of `POST /import`: counts per outcome and the refused lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default)]
+pub struct ImportSummary {
+    pub lines: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub terminated: u64,
+    pub deleted: u64,
+    pub rejected_count: u64,
+    /// The first rejected lines in detail, in line order (the writer caps the list;
+    /// `rejected_count` counts all).
+    pub rejected: Vec<RejectedLine>,
+}
+
+impl ImportSummary {
+    /// Lines that changed an entity, each of which emitted one event.
+    pub fn changed(&self) -> u64 {
+        self.created + self.updated + self.terminated + self.deleted
+    }
+}
+
+/// The body of `POST /api/v1/admin/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NewTokenRequest {
+    pub name: String,
+    pub scopes: Vec<String>,
+}
+
+/// A token as the admin API lists it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer of `GET /api/v1/admin/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenRecord>,
+}
+
+/// A freshly created token; `token` is the secret, shown this once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct NewToken {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub token: String,
+}
+
+impl std::fmt::Debug for NewToken {
+    // The secret stays out of logs; it is shown once, on purpose, by whoever asked for it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer of `DELETE /api/v1/admin/tokens/{id}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Revoked {
+    pub id: Uuid,
+    pub revoked: bool,
+}
+
+/// The body of `/readyz`: which dependencies answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Readiness {
+    pub database: bool,
+    pub broker: bool,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.database && self.broker
+    }
+}
+
+/// The first line of `GET /snapshot`: the event-log watermark the documents that follow are at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SnapshotHead {
+    pub sequence: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_problem_reads_and_writes_the_rfc_9457_names() {
+        let mut p = Problem::new(
+            "validation",
+            "Validation failed",
+            422,
+            "the request is invalid",
+        );
+        p.errors = Some(vec![FieldError::new("/scopes/0", "bad")]);
+        let v = serde_json::to_value(&p).expect("json");
+        assert_eq!(
+            v,
+            json!({"type": "urn:orghub:problem:validation", "title": "Validation failed",
+                   "status": 422, "detail": "the request is invalid",
+                   "errors": [{"pointer": "/scopes/0", "detail": "bad"}]})
+        );
+        let back: Problem = serde_json::from_value(v).expect("read back");
+        assert_eq!(back.slug(), Some("validation"));
+        assert_eq!(back.one_line(), "the request is invalid; /scopes/0: bad");
+    }
+
+    #[test]
+    fn a_new_token_keeps_its_secret_out_of_debug() {
+        let t = NewToken {
+            id: Uuid::nil(),
+            name: "n".into(),
+            scopes: vec!["admin".into()],
+            token: "ohk_secret".into(),
+        };
+        assert!(!format!("{t:?}").contains("ohk_secret"));
+    }
+}
