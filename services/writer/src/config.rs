@@ -54,6 +54,25 @@ pub struct Config {
     pub db_pool: u32,
 }
 
+/// Admin tokens that have been published (in earlier versions of `docker-compose.yml` and the
+/// README): anyone could use them, so the writer refuses to start with one.
+const PUBLISHED_TOKENS: &[&str] = &["change-me-please-0123456789"];
+
+/// An admin token must be long enough to guess and must not be one of the published examples.
+pub fn check_admin_token(token: &str) -> Result<(), String> {
+    if token.len() < 16 {
+        return Err("ORGHUB_ADMIN_TOKEN must be at least 16 characters".into());
+    }
+    if PUBLISHED_TOKENS.contains(&token) {
+        return Err(
+            "ORGHUB_ADMIN_TOKEN is a published example value that anyone can use; set a secret of \
+             your own (e.g. `openssl rand -hex 24`)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 impl Config {
     /// Checks what clap cannot: a clear message before anything binds.
     pub fn validate(&self) -> Result<(), String> {
@@ -76,10 +95,8 @@ impl Config {
                 redact(&self.amqp_url)
             ));
         }
-        if let Some(token) = &self.admin_token
-            && token.len() < 16
-        {
-            return Err("ORGHUB_ADMIN_TOKEN must be at least 16 characters".into());
+        if let Some(token) = &self.admin_token {
+            check_admin_token(token)?;
         }
         if self.relay_batch == 0 || self.relay_batch > 10_000 {
             return Err("ORGHUB_RELAY_BATCH must be between 1 and 10000".into());
@@ -133,6 +150,12 @@ mod tests {
         assert!(c.validate().expect_err("bad amqp").contains("AMQP_URL"));
         let mut c = Config::parse_from(["orghub-writer", "--admin-token", "short"]);
         assert!(c.validate().expect_err("short token").contains("16"));
+        c.admin_token = Some("change-me-please-0123456789".into());
+        assert!(
+            c.validate()
+                .expect_err("published token")
+                .contains("published example")
+        );
         c.admin_token = None;
         c.database_url = "mysql://x".into();
         assert!(c.validate().expect_err("bad db").contains("DATABASE_URL"));

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 fn writer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_orghub-writer"))
+    Command::new(orghub_tests::cargo_bin("orghub-writer"))
 }
 
 #[test]
@@ -58,4 +58,19 @@ fn help_documents_every_environment_variable() {
     ] {
         assert!(help.contains(var), "--help lacks {var}");
     }
+}
+
+#[test]
+fn the_admin_token_once_published_in_the_compose_file_is_refused() {
+    let out = writer()
+        .env("ORGHUB_ADMIN_TOKEN", "change-me-please-0123456789")
+        .env("ORGHUB_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ORGHUB_ADMIN_TOKEN is a published example"),
+        "{stderr}"
+    );
 }

@@ -1,10 +1,7 @@
 //! The publisher against a real RabbitMQ, one fresh vhost per test.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Vhost, eventually};
 use orghub_broker::lapin::message::Delivery;
 use orghub_broker::lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
 use orghub_broker::lapin::types::{AMQPValue, FieldTable};
@@ -12,6 +9,7 @@ use orghub_broker::lapin::{Channel, Connection};
 use orghub_broker::{Delivered, PublishError, Publisher, connect, decode_delivery};
 use orghub_contracts::amqp::EXCHANGE;
 use orghub_contracts::{Action, AmqpMessage, EntityKind, EventType, OrgEvent, examples};
+use orghub_tests::{TestVhost, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -78,7 +76,7 @@ async fn depth(channel: &Channel, queue: &str) -> u32 {
 
 #[tokio::test]
 async fn publishing_with_no_queue_bound_is_unroutable_not_an_error() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
 
@@ -86,12 +84,12 @@ async fn publishing_with_no_queue_bound_is_unroutable_not_an_error() {
     assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
     assert!(publisher.is_connected());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_publisher_outlives_the_connection_handle_it_was_made_from() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
     // The channel keeps the connection open; callers may keep only the publisher.
@@ -101,12 +99,12 @@ async fn a_publisher_outlives_the_connection_handle_it_was_made_from() {
     assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
     assert!(publisher.is_connected());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_routed_event_arrives_with_every_header_and_property_and_decodes_back_equal() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let (channel, queue) = bound_queue(&conn, "org.751.#").await;
     let publisher = Publisher::new(&conn).await.unwrap();
@@ -160,12 +158,12 @@ async fn a_routed_event_arrives_with_every_header_and_property_and_decodes_back_
     );
     assert_eq!(decode_delivery(&delivery), Ok(event));
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_batch_of_500_is_confirmed_in_order_and_queued_in_order() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let (channel, queue) = bound_queue(&conn, "org.751.#").await;
     let publisher = Publisher::new(&conn).await.unwrap();
@@ -195,12 +193,12 @@ async fn a_batch_of_500_is_confirmed_in_order_and_queued_in_order() {
     }
     assert_eq!(sequences, (1..=500).collect::<Vec<_>>());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_message_a_full_queue_refuses_is_nacked() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     orghub_broker::declare_events_exchange(&channel)
@@ -244,12 +242,12 @@ async fn a_message_a_full_queue_refuses_is_nacked() {
     );
     assert!(publisher.is_connected());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_connection_closed_by_the_broker_makes_the_publisher_report_connection_lost() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
     let message = example(EntityKind::Kle, Action::Created).to_amqp();
@@ -294,5 +292,5 @@ async fn a_connection_closed_by_the_broker_makes_the_publisher_report_connection
         "{batch:?}"
     );
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }

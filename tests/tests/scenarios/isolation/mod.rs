@@ -1,0 +1,2 @@
+//! One tenant, input or slow client cannot hurt anyone else: relay halts per municipality, size
+//! limits, bad input isolated, bounded snapshots, timeouts on every peer, bounded write paths.
