@@ -8,7 +8,6 @@
 //! the shared services go under [`disruptive`], which runs alone.
 
 mod broker;
-mod cli;
 mod deploy_files;
 mod disruptive;
 mod generator;

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 fn help(args: &[&str]) -> String {
-    let out = Command::new(orghub_tests::cargo_bin("orghubctl"))
+    let out = Command::new(env!("CARGO_BIN_EXE_orghubctl"))
         .args(args)
         .arg("--help")
         .output()

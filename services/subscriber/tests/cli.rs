@@ -5,7 +5,7 @@
 use std::process::Command;
 
 fn subscriber() -> Command {
-    let mut cmd = Command::new(orghub_tests::cargo_bin("orghub-subscriber"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orghub-subscriber"));
     for var in [
         "ORGHUB_SUBSCRIBER_CONFIG",
         "ORGHUB_SUBSCRIBER_NAME",

@@ -1,10 +1,12 @@
 //! The `orghub-writer` binary: bad configuration is refused with a clear message and a non-zero
-//! exit before anything binds; `--help` documents every environment variable.
+//! exit before anything binds; `--help` documents every environment variable. (Running the binary
+//! here also makes `cargo nextest run --workspace` build it for the black-box scenarios; this test
+//! binary uses only std, so it costs almost nothing to link.)
 
 use std::process::Command;
 
 fn writer() -> Command {
-    Command::new(orghub_tests::cargo_bin("orghub-writer"))
+    Command::new(env!("CARGO_BIN_EXE_orghub-writer"))
 }
 
 #[test]
