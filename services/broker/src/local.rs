@@ -43,7 +43,7 @@ pub enum LocalSetupError {
     NoAnswer { url: String, deadline: Duration },
 }
 
-/// Makes the management API at `mgmt` answer: returns at once if it does; otherwise, for a
+/// Makes the management API at `mgmt` answer: returns at once if it answers at all; otherwise, for a
 /// broker on this machine, enables the plugin with `rabbitmq-plugins` and waits (polling, with a
 /// deadline) until the API answers. `progress` gets one line when it starts doing so and one
 /// when it is done. Processes doing this at the same time (nextest runs each test in its own)
@@ -52,7 +52,8 @@ pub async fn ensure_management_api(
     mgmt: &Management,
     progress: impl Fn(&str),
 ) -> Result<(), LocalSetupError> {
-    if mgmt.overview_ok().await {
+    if !unreachable(mgmt).await {
+        // It answers (or refuses us, which the caller's next request reports better).
         return Ok(());
     }
     let url = mgmt.base_url().to_owned();
@@ -61,7 +62,7 @@ pub async fn ensure_management_api(
     }
     let _turn = take_turn(&url).await?;
     // Another process may have enabled it while this one waited for its turn.
-    if mgmt.overview_ok().await {
+    if !unreachable(mgmt).await {
         return Ok(());
     }
     progress(
@@ -110,6 +111,12 @@ pub async fn ensure_management_api(
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// Nothing listens (or answers in time): the plugin is off or the broker is down. Any answer,
+/// even a refusal, means the plugin is on.
+async fn unreachable(mgmt: &Management) -> bool {
+    matches!(mgmt.get_json(&["overview"]).await, Err(e) if e.is_unreachable())
 }
 
 fn is_local(mgmt: &Management) -> bool {
