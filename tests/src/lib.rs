@@ -1,4 +1,4 @@
-//! orghub's shared black-box test harness: what every scenario in `tests/tests/*.rs` needs to run
+//! orghub's shared black-box test harness: what every scenario in `tests/tests/scenarios/` needs to run
 //! against the real PostgreSQL and RabbitMQ, isolated from every other test running beside it.
 //!
 //! Layout:
@@ -16,6 +16,13 @@
 //!   topologies and fabricated dead letters.
 //! - [`console`]: the operator's console in-process, a cookie-keeping client for it, and a hub
 //!   with a poisoned subscriber to look at.
+//! - [`TestHub`]: the usual start of a scenario, a database, a vhost and a writer on them (and
+//!   `orghubctl` pointed at all three), stopped and removed with [`TestHub::stop`].
+//! - [`fixtures`]: the ids, import lines and dates scenarios write with.
+//!
+//! A test's [`TestVhost::create`] enables RabbitMQ's management plugin first if the broker is on
+//! this machine and the API does not answer (a fresh install has it off); see
+//! [`orghub_broker::local`].
 //!
 //! Tests call [`TestDatabase::drop_now`] and [`TestVhost::delete_now`] at their end. A test that
 //! panics before leaves its database or vhost behind; that is harmless, since every name is
@@ -29,9 +36,13 @@
 //! `amqp://guest:guest@127.0.0.1:5672`, without a vhost).
 
 pub mod console;
+pub mod fixtures;
+mod hub;
 pub mod ops;
 pub mod subscriber;
 pub mod writer;
+
+pub use hub::{HubOptions, TestHub};
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -186,6 +197,14 @@ impl TestVhost {
         let mgmt = Management::parse(&mgmt_url)
             .unwrap_or_else(|e| panic!("ORGHUB_TEST_MGMT_URL is not usable: {e}"));
         let name = format!("orghub-test-{}", uuid::Uuid::new_v4().simple());
+        // A fresh local broker has the plugin off: the first test of a run switches it on.
+        if let Err(e) = orghub_broker::local::ensure_management_api(&mgmt, |line| {
+            eprintln!("orghub-tests: {line}");
+        })
+        .await
+        {
+            panic!("{e}");
+        }
         if let Err(e) = mgmt.create_vhost(&name).await {
             if e.is_unreachable() || e.status().is_some_and(|s| s.as_u16() == 404) {
                 panic!(

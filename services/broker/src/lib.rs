@@ -17,10 +17,13 @@
 //!   permissions.
 //! - [`mgmt`]: a small client of the management HTTP API (vhosts, permissions, policies, queue
 //!   depths, closing connections).
+//! - [`local`]: first-run set-up of a broker on this machine (enabling the management plugin), for
+//!   the demo and the tests.
 
 pub mod connection;
 pub mod consumer;
 pub mod delivery;
+pub mod local;
 pub mod mgmt;
 pub mod publisher;
 pub mod subscriber;

@@ -285,11 +285,22 @@ impl fmt::Debug for AmqpUrl {
     }
 }
 
+/// Admin tokens that have been published (in earlier versions of `docker-compose.yml` and the
+/// README): anyone could use them, so the writer refuses to start with one.
+const PUBLISHED_TOKENS: &[&str] = &["change-me-please-0123456789"];
+
 fn admin_token(s: &str) -> Result<Secret, ConfigError> {
     if s.chars().count() < MIN_ADMIN_TOKEN_LEN {
         return Err(ConfigError(format!(
             "must be at least {MIN_ADMIN_TOKEN_LEN} characters"
         )));
+    }
+    if PUBLISHED_TOKENS.contains(&s) {
+        return Err(ConfigError(
+            "is a published example value that anyone can use; set a secret of your own (e.g. \
+             `openssl rand -hex 24`)"
+                .into(),
+        ));
     }
     Ok(Secret::new(s))
 }
@@ -431,6 +442,8 @@ mod tests {
         assert!(e.contains("AMQP_URL"), "{e}");
         let e = parse(&["--admin-token", "short"]).expect_err("short token");
         assert!(e.contains("ORGHUB_ADMIN_TOKEN") && e.contains("16"), "{e}");
+        let e = parse(&["--admin-token", "change-me-please-0123456789"]).expect_err("published");
+        assert!(e.contains("published example"), "{e}");
         let e = parse(&["--database-url", "mysql://x"]).expect_err("bad db");
         assert!(e.contains("DATABASE_URL"), "{e}");
         let e = parse(&["--relay-batch", "0"]).expect_err("zero batch");

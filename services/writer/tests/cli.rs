@@ -1,5 +1,7 @@
 //! The `orghub-writer` binary: bad configuration is refused with a clear message and a non-zero
-//! exit before anything binds; `--help` documents every environment variable.
+//! exit before anything binds; `--help` documents every environment variable. (Running the binary
+//! here also makes `cargo nextest run --workspace` build it for the black-box scenarios; this test
+//! binary uses only std, so it costs almost nothing to link.)
 
 use std::process::Command;
 
@@ -101,4 +103,19 @@ fn a_refused_url_is_named_without_its_password() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn the_admin_token_once_published_in_the_compose_file_is_refused() {
+    let out = writer()
+        .env("ORGHUB_ADMIN_TOKEN", "change-me-please-0123456789")
+        .env("ORGHUB_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ORGHUB_ADMIN_TOKEN") && stderr.contains("published example"),
+        "{stderr}"
+    );
 }

@@ -135,14 +135,15 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         ))
     })?;
     let mgmt = Management::parse(&settings.mgmt_url)?;
-    if !mgmt.overview_ok().await {
-        return Err(CliError::Dependency(anyhow!(
-            "RabbitMQ's management API is not reachable at {}\n  start RabbitMQ (rabbitmq-server \
-             -detached) and enable the plugin (rabbitmq-plugins enable rabbitmq_management), or \
-             point RABBITMQ_MGMT_URL at it",
-            mgmt.base_url()
-        )));
-    }
+    // A fresh local broker has the management plugin off: switch it on rather than stop here.
+    orghub_broker::local::ensure_management_api(&mgmt, |line| eprintln!("    {line}"))
+        .await
+        .map_err(|e| {
+            CliError::Dependency(anyhow!(
+                "{e}\n  is RabbitMQ running (rabbitmq-server -detached)? Or point RABBITMQ_MGMT_URL \
+                 at its management API"
+            ))
+        })?;
     let amqp_url = orghub_broker::with_path(&settings.amqp_url, &percent_encode(VHOST));
     let db_url = orghub_broker::with_path(&settings.database_url, DATABASE);
     let cache_url = orghub_broker::with_path(&settings.database_url, CACHE_DATABASE);

@@ -5,55 +5,25 @@ use std::time::Duration;
 
 use orghub_broker::connect;
 use orghub_contracts::{Action, EntityKind, EventType, examples};
-use orghub_tests::ops::{
-    Ctl, dead_letter, declare_subscriber_topology, publish_confirmed, unique_name,
-};
-use orghub_tests::writer::TestWriter;
-use orghub_tests::{TestDatabase, TestVhost, eventually};
+use orghub_tests::ops::{dead_letter, declare_subscriber_topology, publish_confirmed, unique_name};
+use orghub_tests::{HubOptions, TestHub, eventually};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-struct Env {
-    db: TestDatabase,
-    vhost: TestVhost,
-    writer: TestWriter,
-    ctl: Ctl,
-}
-
-impl Env {
-    async fn start(relay: bool) -> Env {
-        let db = TestDatabase::create().await;
-        let vhost = TestVhost::create().await;
-        let writer = TestWriter::start_with(&db.url, &vhost.amqp_url, relay).await;
-        let ctl = Ctl::new(&db.url, &vhost, &writer.base);
-        Env {
-            db,
-            vhost,
-            writer,
-            ctl,
-        }
-    }
-
-    async fn finish(self) {
-        self.writer.stop().await;
-        self.db.drop_now().await;
-        self.vhost.delete_now().await;
-    }
-
-    /// Writes a unit: the first is the municipality's root, later ones its children.
-    async fn write_unit(&self, n: u128) {
-        let root = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
-        let (uuid, parent) = if n == 1 {
-            (root, Value::Null)
-        } else {
-            (
-                Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | n),
-                json!(root),
-            )
-        };
-        let r = self
+/// Writes a unit: the first is the municipality's root, later ones its children.
+async fn write_unit(hub: &TestHub, n: u128) {
+    let root = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
+    let (uuid, parent) = if n == 1 {
+        (root, Value::Null)
+    } else {
+        (
+            Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | n),
+            json!(root),
+        )
+    };
+    let r = hub
             .writer
             .put(
                 "751",
@@ -62,34 +32,34 @@ impl Env {
                 json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent}),
             )
             .await;
-        assert_eq!(r.status, 201, "{}", r.text);
-    }
+    assert_eq!(r.status, 201, "{}", r.text);
+}
 
-    /// Polls `status --json [args]` until `accept` takes its output.
-    async fn status_until(
-        &self,
-        what: &str,
-        args: &[&str],
-        accept: impl Fn(i32, &Value, &str) -> bool,
-    ) -> Value {
-        let mut all = vec!["status", "--json"];
-        all.extend_from_slice(args);
-        eventually(DEADLINE, what, || {
-            let all = all.clone();
-            let accept = &accept;
-            async move {
-                let out = self.ctl.run(&all).await;
-                let value = out.json();
-                accept(out.code, &value, &out.stderr).then_some(value)
-            }
-        })
-        .await
-    }
+/// Polls `status --json [args]` until `accept` takes its output.
+async fn status_until(
+    hub: &TestHub,
+    what: &str,
+    args: &[&str],
+    accept: impl Fn(i32, &Value, &str) -> bool,
+) -> Value {
+    let ctl = hub.ctl();
+    let mut all = vec!["status", "--json"];
+    all.extend_from_slice(args);
+    eventually(DEADLINE, what, || {
+        let all = all.clone();
+        let (accept, ctl) = (&accept, &ctl);
+        async move {
+            let out = ctl.run(&all).await;
+            let value = out.json();
+            accept(out.code, &value, &out.stderr).then_some(value)
+        }
+    })
+    .await
 }
 
 #[tokio::test]
 async fn status_names_the_relay_holder_and_each_subscribers_queues() {
-    let env = Env::start(true).await;
+    let env = TestHub::start(HubOptions::default()).await;
     let conn = connect(&env.vhost.amqp_url, "ops-status-test")
         .await
         .expect("amqp");
@@ -109,15 +79,19 @@ async fn status_names_the_relay_holder_and_each_subscribers_queues() {
     )
     .await;
 
-    let status = env
-        .status_until("the relay holder and a dead letter", &[], |code, v, _| {
+    let status = status_until(
+        &env,
+        "the relay holder and a dead letter",
+        &[],
+        |code, v, _| {
             code == 0
                 && v["event_log"]["relay"]["application_name"]
                     .as_str()
                     .is_some_and(|n| n.starts_with("orghub-relay@"))
                 && v["subscribers"][0]["dlq"] == 1
-        })
-        .await;
+        },
+    )
+    .await;
     let sub = &status["subscribers"][0];
     assert_eq!(sub["name"], name.as_str());
     assert_eq!(sub["ready"], 0);
@@ -131,7 +105,7 @@ async fn status_names_the_relay_holder_and_each_subscribers_queues() {
     );
     assert_eq!(status["vhost"], env.vhost.name.as_str());
 
-    let out = env.ctl.run(&["status"]).await;
+    let out = env.ctl().run(&["status"]).await;
     out.expect_code(0);
     assert!(
         out.stdout.contains("relay      orghub-relay@"),
@@ -147,21 +121,21 @@ async fn status_names_the_relay_holder_and_each_subscribers_queues() {
     })
     .await;
     let _ = conn.close(200, "done".into()).await;
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn status_check_exits_3_when_unpublished_events_are_older_than_the_threshold() {
-    let env = Env::start(false).await;
-    let out = env.ctl.run(&["status", "--check"]).await;
+    let env = TestHub::start(HubOptions::without_relay()).await;
+    let out = env.ctl().run(&["status", "--check"]).await;
     out.expect_code(0);
     assert!(out.stdout.contains("relay      none"), "{}", out.stdout);
     assert!(out.stdout.contains("check      ok"), "{}", out.stdout);
 
-    env.write_unit(1).await;
-    env.write_unit(2).await;
+    write_unit(&env, 1).await;
+    write_unit(&env, 2).await;
     let out = env
-        .ctl
+        .ctl()
         .run(&[
             "status",
             "--check",
@@ -173,7 +147,7 @@ async fn status_check_exits_3_when_unpublished_events_are_older_than_the_thresho
         .await;
     out.expect_code(0);
     let out = env
-        .ctl
+        .ctl()
         .run(&["status", "--check", "--max-lag-events", "1"])
         .await;
     out.expect_code(3);
@@ -183,13 +157,13 @@ async fn status_check_exits_3_when_unpublished_events_are_older_than_the_thresho
         out.stderr
     );
 
-    let status = env
-        .status_until(
-            "the oldest unpublished event to pass 1 s",
-            &["--check", "--max-lag-seconds", "1"],
-            |code, _, _| code == 3,
-        )
-        .await;
+    let status = status_until(
+        &env,
+        "the oldest unpublished event to pass 1 s",
+        &["--check", "--max-lag-seconds", "1"],
+        |code, _, _| code == 3,
+    )
+    .await;
     assert_eq!(status["event_log"]["unpublished"], 2);
     assert!(status["event_log"]["relay"].is_null());
     // Which municipality is behind, and from where.
@@ -200,7 +174,7 @@ async fn status_check_exits_3_when_unpublished_events_are_older_than_the_thresho
     assert_eq!(behind[0]["unpublished"], 2);
     assert_eq!(behind[0]["published_through"], 0);
     assert!(behind[0]["oldest_unpublished_seconds"].as_f64() >= Some(1.0));
-    let out = env.ctl.run(&["status"]).await;
+    let out = env.ctl().run(&["status"]).await;
     out.expect_code(0);
     assert!(
         out.stdout
@@ -216,22 +190,22 @@ async fn status_check_exits_3_when_unpublished_events_are_older_than_the_thresho
         "{status}"
     );
     // A threshold without --check is a usage error.
-    env.ctl
+    env.ctl()
         .run(&["status", "--max-dlq", "3"])
         .await
         .expect_code(2);
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn status_check_exits_3_when_a_dlq_is_not_empty() {
-    let env = Env::start(true).await;
+    let env = TestHub::start(HubOptions::default()).await;
     let conn = connect(&env.vhost.amqp_url, "ops-status-test")
         .await
         .expect("amqp");
     let name = unique_name("sd");
     declare_subscriber_topology(&conn, &name).await;
-    env.ctl.run(&["status", "--check"]).await.expect_code(0);
+    env.ctl().run(&["status", "--check"]).await.expect_code(0);
 
     let event = examples::event(EventType {
         kind: EntityKind::Unit,
@@ -246,7 +220,7 @@ async fn status_check_exits_3_when_a_dlq_is_not_empty() {
         props,
     )
     .await;
-    let ctl = env.ctl.clone();
+    let ctl = env.ctl().clone();
     let stderr = eventually(DEADLINE, "status --check to see the dead letter", || {
         let ctl = ctl.clone();
         async move {
@@ -261,18 +235,18 @@ async fn status_check_exits_3_when_a_dlq_is_not_empty() {
         )),
         "{stderr}"
     );
-    env.ctl
+    env.ctl()
         .run(&["status", "--check", "--max-dlq", "1"])
         .await
         .expect_code(0);
     let _ = conn.close(200, "done".into()).await;
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn the_metrics_document_lists_every_metric_the_writer_exposes() {
-    let env = Env::start(true).await;
-    env.write_unit(1).await;
+    let env = TestHub::start(HubOptions::default()).await;
+    write_unit(&env, 1).await;
     let metrics = env
         .writer
         .client
@@ -307,5 +281,5 @@ async fn the_metrics_document_lists_every_metric_the_writer_exposes() {
             "METRICS.md does not document {name}"
         );
     }
-    env.finish().await;
+    env.stop().await;
 }

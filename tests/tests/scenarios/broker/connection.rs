@@ -1,11 +1,9 @@
 //! Connecting, against a real RabbitMQ.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Vhost, eventually};
 use orghub_broker::{BrokerError, connect};
+use orghub_tests::{TestVhost, eventually};
 
 #[tokio::test]
 async fn connecting_to_a_missing_vhost_fails_with_the_password_redacted() {
@@ -34,7 +32,7 @@ async fn connecting_where_nothing_listens_fails_promptly() {
 
 #[tokio::test]
 async fn the_connection_name_is_shown_by_the_management_api() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let _conn = connect(&vhost.amqp_url, "orghub-relay-test").await.unwrap();
 
     // Listed after the next statistics collection (up to 5 s).
@@ -55,5 +53,5 @@ async fn the_connection_name_is_shown_by_the_management_api() {
     .await;
     assert_eq!(name, "orghub-relay-test");
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use orghub_subscriber::Command;
+use orghub_tests::fixtures::today;
 use orghub_tests::subscriber::{
     Probe, Spec, TestSubscriber, drain_queue, header, queue_depth, snapshot, snapshots,
 };
@@ -18,12 +19,6 @@ use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const SCHEMA: &str = "orghub_cache";
-
-fn today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&chrono_tz::Europe::Copenhagen)
-        .date_naive()
-}
 
 /// A uuid per (kommune, n).
 fn id(kommune: &str, n: u32) -> Uuid {

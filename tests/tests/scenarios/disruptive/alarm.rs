@@ -1,9 +1,8 @@
 //! SIGTERM while RabbitMQ withholds publisher confirms (a memory alarm blocks every publishing
 //! connection without closing it): the writer still stops within 30 s, and nothing is lost, the
-//! restarted writer publishes every event.
-//!
-//! Sets a memory alarm on the whole RabbitMQ node, so it must not run beside other broker tests:
-//! it is `#[ignore]`d and `.ci/run` runs it alone after the main run (`--run-ignored only`).
+//! restarted writer publishes every event. Also: an event over RabbitMQ's own `max_message_size`
+//! halts only its municipality. Both change the whole node (an alarm, the size limit), so they are
+//! `disruptive` and run alone; each restores the node in a guard, also when it fails.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -100,7 +99,6 @@ async fn sequences(amqp_url: &str, n: usize) -> BTreeSet<u64> {
 }
 
 #[tokio::test]
-#[ignore = "sets a memory alarm on the RabbitMQ node for everyone; run alone (see .ci/run)"]
 async fn sigterm_ends_the_writer_within_30_s_while_rabbitmq_withholds_confirms_and_nothing_is_lost()
 {
     let db = TestDatabase::create().await;
@@ -194,7 +192,6 @@ impl Drop for MaxMessageSize {
 }
 
 #[tokio::test]
-#[ignore = "lowers RabbitMQ's max_message_size for the whole node; run alone (see .ci/run)"]
 async fn an_event_over_rabbitmqs_max_message_size_halts_only_its_municipality() {
     use orghub_tests::bind_probe_queue;
     use orghub_tests::writer::TestWriter;

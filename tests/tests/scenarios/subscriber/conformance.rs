@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use orghub_subscriber::{AnySink, Command};
+use orghub_tests::fixtures::id;
 use orghub_tests::subscriber::{
     Behaviour, Fault, Faulty, Probe, Spec, TestSubscriber, WebhookServer, drain_queue, header,
     header_names, publish_raw, queue_depth, replay, republish_event, snapshot,
@@ -14,15 +15,10 @@ use orghub_tests::subscriber::{
 use orghub_tests::writer::TestWriter;
 use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 const K: &str = "751";
 const SECRET: &str = "conformance-secret-0123456789";
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x0c0f_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
 
 async fn put_unit(writer: &TestWriter, n: u32, name: &str, parent: Option<u32>) {
     let state = json!({"validity": {"from": "2020-01-01"}, "name": name, "parent": parent.map(id)});

@@ -34,7 +34,13 @@ fn help(binary: &str) -> String {
 fn compose_wires_every_service_with_healthchecks_and_existing_files() {
     let c = compose();
     let services = c["services"].as_object().expect("services");
-    for name in ["postgres", "rabbitmq", "writer", "subscriber-example"] {
+    for name in [
+        "postgres",
+        "rabbitmq",
+        "writer",
+        "subscriber-token",
+        "subscriber-example",
+    ] {
         assert!(services.contains_key(name), "service {name} missing");
     }
     for name in ["postgres", "rabbitmq", "writer"] {
@@ -52,7 +58,7 @@ fn compose_wires_every_service_with_healthchecks_and_existing_files() {
         "service_healthy"
     );
     assert_eq!(
-        services["subscriber-example"]["depends_on"]["writer"]["condition"],
+        services["subscriber-token"]["depends_on"]["writer"]["condition"],
         "service_healthy"
     );
     for (name, service) in services {
@@ -88,6 +94,7 @@ fn every_environment_variable_in_compose_is_one_the_binary_reads() {
     for (service, binary) in [
         ("writer", "orghub-writer"),
         ("subscriber-example", "orghub-subscriber"),
+        ("subscriber-token", "orghubctl"),
     ] {
         let help = help(binary);
         for var in services[service]["environment"]
@@ -106,9 +113,55 @@ fn every_environment_variable_in_compose_is_one_the_binary_reads() {
     }
     let cmd = services["writer"]["command"][0].as_str().expect("command");
     assert_eq!(cmd, "orghub-writer");
+    for (service, binary) in [
+        ("subscriber-example", "exec orghub-subscriber"),
+        ("subscriber-token", "orghubctl token create"),
+    ] {
+        let script = services[service]["command"][2].as_str().unwrap_or("");
+        assert_eq!(services[service]["command"][0], "sh", "{service}");
+        assert!(script.contains(binary), "{service} runs {binary}: {script}");
+    }
+}
+
+#[test]
+fn compose_has_no_default_admin_token_and_gives_the_subscriber_only_a_read_token() {
+    let c = compose();
+    let services = &c["services"];
+    for service in ["writer", "subscriber-token"] {
+        let token = services[service]["environment"]["ORGHUB_ADMIN_TOKEN"]
+            .as_str()
+            .expect("ORGHUB_ADMIN_TOKEN");
+        assert!(
+            token.starts_with("${ORGHUB_ADMIN_TOKEN:?"),
+            "{service}: ORGHUB_ADMIN_TOKEN must be required, without a default: {token}"
+        );
+    }
+    let subscriber = &services["subscriber-example"];
+    let env = subscriber["environment"].as_object().expect("environment");
+    assert!(!env.contains_key("ORGHUB_ADMIN_TOKEN"));
+    assert!(
+        !env.contains_key("ORGHUB_WRITER_TOKEN"),
+        "the subscriber's token comes from subscriber-token's volume"
+    );
+    let made = services["subscriber-token"]["command"][2]
+        .as_str()
+        .expect("a script");
+    let scopes: Vec<&str> = made
+        .split_whitespace()
+        .skip_while(|w| *w != "create")
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "--scope")
+        .map(|w| w[1])
+        .collect();
+    assert!(!scopes.is_empty(), "{made}");
+    assert!(
+        scopes.iter().all(|s| s.starts_with("read:")),
+        "only read scopes: {scopes:?}"
+    );
     assert_eq!(
-        services["subscriber-example"]["command"][0],
-        "orghub-subscriber"
+        subscriber["depends_on"]["subscriber-token"]["condition"],
+        "service_completed_successfully"
     );
 }
 
@@ -154,16 +207,13 @@ fn the_rabbitmq_definitions_declare_the_events_exchange() {
 fn the_subscriber_configs_in_deploy_parse_with_the_compose_environment() {
     let c = compose();
     let env = &c["services"]["subscriber-example"]["environment"];
-    let var = |name: &str| {
-        env[name]
-            .as_str()
-            .map(|s| s.replace("${ORGHUB_ADMIN_TOKEN:-", "").replace('}', ""))
-    };
+    let var = |name: &str| env[name].as_str().map(str::to_owned);
     let overrides = orghub_subscriber::config::Overrides {
         amqp_url: var("AMQP_URL"),
         management_url: var("RABBITMQ_MGMT_URL"),
         writer_url: var("ORGHUB_WRITER_URL"),
-        writer_token: var("ORGHUB_WRITER_TOKEN"),
+        // Set by the service's command from subscriber-token's volume.
+        writer_token: Some("ohk_made-by-subscriber-token".into()),
         metrics_listen: var("ORGHUB_SUBSCRIBER_METRICS"),
         ..Default::default()
     };

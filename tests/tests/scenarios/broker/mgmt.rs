@@ -1,14 +1,12 @@
 //! The management API client against a real RabbitMQ.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Vhost, eventually};
 use orghub_broker::connect;
 use orghub_broker::lapin::options::QueueDeclareOptions;
 use orghub_broker::lapin::types::FieldTable;
 use orghub_broker::mgmt::Management;
+use orghub_tests::{TestVhost, eventually};
 use serde_json::json;
 
 /// Queue figures come from the statistics database, refreshed every 5 s by default.
@@ -16,14 +14,14 @@ const STATS_DEADLINE: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn deleting_a_vhost_twice_is_not_an_error() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     vhost.mgmt.delete_vhost(&vhost.name).await.unwrap();
     vhost.mgmt.delete_vhost(&vhost.name).await.unwrap();
 }
 
 #[tokio::test]
 async fn a_queue_is_none_until_declared_and_then_reports_its_figures() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     assert_eq!(
         vhost.mgmt.queue(&vhost.name, "sub.probe").await.unwrap(),
         None
@@ -54,12 +52,12 @@ async fn a_queue_is_none_until_declared_and_then_reports_its_figures() {
     let all = vhost.mgmt.queues(&vhost.name).await.unwrap();
     assert!(all.iter().any(|q| q.name == "sub.probe"), "{all:?}");
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_policy_is_stored_with_its_definition() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let definition = json!({ "delivery-limit": 5, "dead-letter-exchange": "" });
     vhost
         .mgmt
@@ -84,12 +82,12 @@ async fn a_policy_is_stored_with_its_definition() {
     assert_eq!(stored["apply-to"], "queues");
     assert_eq!(stored["priority"], 7);
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_refused_request_carries_the_status_and_the_answer() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let error = vhost
         .mgmt
         .put_policy(&vhost.name, "bad", "^x", "not-a-kind", json!({}), 0)
@@ -97,7 +95,7 @@ async fn a_refused_request_carries_the_status_and_the_answer() {
         .unwrap_err();
     assert_eq!(error.status().map(|s| s.as_u16()), Some(400), "{error}");
     assert!(error.to_string().contains("400"), "{error}");
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
@@ -111,7 +109,7 @@ async fn an_api_that_does_not_answer_is_reported_as_unreachable() {
 
 #[tokio::test]
 async fn the_running_api_answers_the_overview() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     assert!(vhost.mgmt.overview_ok().await);
-    vhost.delete().await;
+    vhost.delete_now().await;
 }

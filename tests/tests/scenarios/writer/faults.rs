@@ -7,22 +7,14 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use orghub_broker::lapin::options::BasicConsumeOptions;
 use orghub_broker::lapin::types::FieldTable;
+use orghub_tests::fixtures::{id, unit_line, units_under_a_root};
 use orghub_tests::writer::{ADMIN_TOKEN, TestWriter, WriterProcess};
 use orghub_tests::{TestDatabase, TestVhost, declare_durable_probe, eventually};
 use serde_json::json;
 use uuid::Uuid;
 
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
-
-fn unit_line(n: u32, parent: Option<u32>) -> String {
-    let state = json!({"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent.map(id)});
-    json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
-}
-
 /// Consumes from `queue` until every sequence 1..=n was seen; returns sequences in arrival order.
-async fn consume_sequences(amqp_url: &str, queue: &str, n: u64) -> Vec<u64> {
+pub(crate) async fn consume_sequences(amqp_url: &str, queue: &str, n: u64) -> Vec<u64> {
     let conn = orghub_broker::connect(amqp_url, "probe")
         .await
         .expect("amqp");
@@ -61,7 +53,7 @@ async fn consume_sequences(amqp_url: &str, queue: &str, n: u64) -> Vec<u64> {
 }
 
 /// Every sequence 1..=n arrived, and first arrivals are in order (duplicates allowed).
-fn assert_complete_and_ordered(seen: &[u64], n: u64) {
+pub(crate) fn assert_complete_and_ordered(seen: &[u64], n: u64) {
     let mut first = Vec::new();
     let mut had = BTreeSet::new();
     for s in seen {
@@ -128,9 +120,7 @@ async fn a_writer_killed_mid_import_leaves_state_and_events_consistent_and_the_r
 
     // A large import, streamed: a root and 20,000 units under it.
     let total = 20_000u32;
-    let body: String = std::iter::once(unit_line(1, None))
-        .chain((2..=total).map(|n| unit_line(n, Some(1))))
-        .collect();
+    let body = units_under_a_root(total);
     let client = reqwest::Client::new();
     let url = format!("{}/api/v1/751/import", first.base);
     let import = tokio::spawn(async move {
@@ -190,60 +180,6 @@ async fn a_writer_killed_mid_import_leaves_state_and_events_consistent_and_the_r
     vhost.delete_now().await;
 }
 
-fn rabbitmqctl(args: &[&str]) {
-    let out = std::process::Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect("run rabbitmqctl");
-    assert!(
-        out.status.success(),
-        "rabbitmqctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Stops the whole RabbitMQ application, so it must not run beside other broker tests:
-/// `.ci/run` runs it alone after the main run (`cargo nextest run --workspace --run-ignored only`).
-#[tokio::test]
-#[ignore = "stops the RabbitMQ node for everyone; run alone (see .ci/run)"]
-async fn writes_succeed_while_rabbitmq_is_stopped_and_every_event_arrives_once_it_is_back() {
-    let db = TestDatabase::create().await;
-    let vhost = TestVhost::create().await;
-    declare_durable_probe(&vhost.amqp_url, "probe.stopped", "org.751.#").await;
-    let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
-    let lines: Vec<String> = std::iter::once(unit_line(1, None))
-        .chain((2..=200).map(|n| unit_line(n, Some(1))))
-        .collect();
-    let r = writer
-        .post_text("/api/v1/751/import", lines[..100].concat())
-        .await;
-    assert_eq!(r.body["created"], 100, "{}", r.text);
-
-    rabbitmqctl(&["stop_app"]);
-    let during = writer
-        .post_text("/api/v1/751/import", lines[100..].concat())
-        .await;
-    let readyz = writer.get("/readyz").await;
-    rabbitmqctl(&["start_app"]);
-    rabbitmqctl(&["await_startup"]);
-    assert_eq!(during.status, 200, "{}", during.text);
-    assert_eq!(
-        during.body["created"], 100,
-        "writes succeed while the broker is down"
-    );
-    assert_eq!(
-        readyz.status, 503,
-        "not ready without the broker: {}",
-        readyz.text
-    );
-
-    let seen = consume_sequences(&vhost.amqp_url, "probe.stopped", 200).await;
-    assert_complete_and_ordered(&seen, 200);
-    writer.stop().await;
-    db.drop_now().await;
-    vhost.delete_now().await;
-}
-
 /// A municipality's backlog does not hold back another's changes: the relay shares each batch
 /// between the municipalities that have one, so a live change of 751 goes out among the first
 /// batch although 101 (which sorts first) has thousands of events waiting.
@@ -256,9 +192,7 @@ async fn a_backlog_of_one_municipality_does_not_hold_back_another() {
     // Both logs are written with the relay off: 101 gets 3,000 events, then 751 one.
     let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
     let backlog = 3_000u32;
-    let body: String = std::iter::once(unit_line(1, None))
-        .chain((2..=backlog).map(|n| unit_line(n, Some(1))))
-        .collect();
+    let body = units_under_a_root(backlog);
     let reply = quiet.post_text("/api/v1/101/import", body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = quiet
@@ -320,9 +254,7 @@ async fn events_stored_before_the_relay_columns_are_published_from_their_bodies(
     let vhost = TestVhost::create().await;
     declare_durable_probe(&vhost.amqp_url, "probe.old", "org.751.#").await;
     let quiet = TestWriter::start_with(&db.url, &vhost.amqp_url, false).await;
-    let body: String = std::iter::once(unit_line(1, None))
-        .chain((2..=5).map(|n| unit_line(n, Some(1))))
-        .collect();
+    let body = units_under_a_root(5);
     let reply = quiet.post_text("/api/v1/751/import", body).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     quiet.stop().await;

@@ -6,17 +6,13 @@
 use std::time::Duration;
 
 use orghub_subscriber::Command;
+use orghub_tests::fixtures::id;
 use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, snapshot, spawn_subscriber};
 use orghub_tests::writer::TestWriter;
 use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::json;
-use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x00fa_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
 
 fn units(range: std::ops::RangeInclusive<u32>, name: &str) -> String {
     range

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use orghub_subscriber::Command;
+use orghub_tests::fixtures::id;
 use orghub_tests::subscriber::{
     Behaviour, Probe, Spec, TestCa, TestSubscriber, WebhookServer, drain_queue, header,
     queue_depth, snapshot,
@@ -13,14 +14,9 @@ use orghub_tests::writer::TestWriter;
 use orghub_tests::{TestDatabase, TestVhost};
 use reqwest::Method;
 use serde_json::json;
-use uuid::Uuid;
 
 const SECRET: &str = "webhook-test-secret-0123456789";
 const DEADLINE: Duration = Duration::from_secs(45);
-
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x00e6_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
 
 fn webhook_sink(server: &WebhookServer, dir: &std::path::Path, timeout_ms: u64) -> String {
     format!(

@@ -1,53 +1,19 @@
 //! The publisher against a real RabbitMQ, one fresh vhost per test.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Vhost, eventually};
-use orghub_broker::lapin::message::Delivery;
-use orghub_broker::lapin::options::{BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use orghub_broker::lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use orghub_broker::lapin::types::{AMQPValue, FieldTable};
-use orghub_broker::lapin::{Channel, Connection};
 use orghub_broker::{Delivered, PublishError, Publisher, connect, decode_delivery};
 use orghub_contracts::amqp::EXCHANGE;
 use orghub_contracts::{Action, AmqpMessage, EntityKind, EventType, OrgEvent, examples};
+use orghub_tests::ops::queue_depth;
+use orghub_tests::{TestVhost, bind_probe_queue, eventually};
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
 fn example(kind: EntityKind, action: Action) -> OrgEvent {
     examples::event(EventType { kind, action })
-}
-
-/// An exclusive server-named queue bound to `org.events` with `binding`, on its own channel.
-async fn bound_queue(conn: &Connection, binding: &str) -> (Channel, String) {
-    let channel = conn.create_channel().await.expect("open a channel");
-    orghub_broker::declare_events_exchange(&channel)
-        .await
-        .expect("declare org.events");
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("declare the queue");
-    let name = queue.name().to_string();
-    channel
-        .queue_bind(
-            name.as_str().into(),
-            EXCHANGE.into(),
-            binding.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("bind the queue");
-    (channel, name)
 }
 
 /// Sends every message, then awaits the confirms in order: the relay's window in small.
@@ -69,35 +35,9 @@ async fn publish_all(
     results
 }
 
-async fn get_one(channel: &Channel, queue: &str) -> Delivery {
-    eventually(DEADLINE, "a message on the probe queue", || async {
-        channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await
-            .expect("basic.get")
-            .map(|m| m.delivery)
-    })
-    .await
-}
-
-async fn depth(channel: &Channel, queue: &str) -> u32 {
-    channel
-        .queue_declare(
-            queue.into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("passive queue.declare")
-        .message_count()
-}
-
 #[tokio::test]
 async fn publishing_with_no_queue_bound_is_unroutable_not_an_error() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
 
@@ -105,12 +45,12 @@ async fn publishing_with_no_queue_bound_is_unroutable_not_an_error() {
     assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
     assert!(publisher.is_connected());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_publisher_outlives_the_connection_handle_it_was_made_from() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
     // The channel keeps the connection open; callers may keep only the publisher.
@@ -120,21 +60,21 @@ async fn a_publisher_outlives_the_connection_handle_it_was_made_from() {
     assert_eq!(publisher.publish(&message).await, Ok(Delivered::Unroutable));
     assert!(publisher.is_connected());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_routed_event_arrives_with_every_header_and_property_and_decodes_back_equal() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
-    let (channel, queue) = bound_queue(&conn, "org.751.#").await;
+    let probe = bind_probe_queue(&conn, "org.751.#").await;
     let publisher = Publisher::new(&conn).await.unwrap();
 
     let event = example(EntityKind::Engagement, Action::Updated);
     let message = event.to_amqp();
     assert_eq!(publisher.publish(&message).await, Ok(Delivered::Routed));
 
-    let delivery = get_one(&channel, &queue).await;
+    let delivery = probe.next_deliveries(1, DEADLINE).await.remove(0);
     assert_eq!(delivery.routing_key.as_str(), "org.751.engagement.updated");
     let props = &delivery.properties;
     let text = |v: &Option<orghub_broker::lapin::types::ShortString>| {
@@ -179,14 +119,14 @@ async fn a_routed_event_arrives_with_every_header_and_property_and_decodes_back_
     );
     assert_eq!(decode_delivery(&delivery), Ok(event));
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_batch_of_500_is_confirmed_in_order_and_queued_in_order() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
-    let (channel, queue) = bound_queue(&conn, "org.751.#").await;
+    let probe = bind_probe_queue(&conn, "org.751.#").await;
     let publisher = Publisher::new(&conn).await.unwrap();
 
     let template = example(EntityKind::Person, Action::Updated);
@@ -205,21 +145,22 @@ async fn a_batch_of_500_is_confirmed_in_order_and_queued_in_order() {
         assert_eq!(result, &Ok(Delivered::Routed), "message {i}");
     }
     // A confirm means the queue has it, so the count is exact at once.
-    assert_eq!(depth(&channel, &queue).await, 500);
+    assert_eq!(queue_depth(&conn, &probe.name).await, 500);
 
-    let mut sequences = Vec::with_capacity(500);
-    for _ in 0..500 {
-        let delivery = get_one(&channel, &queue).await;
-        sequences.push(decode_delivery(&delivery).unwrap().sequence);
-    }
+    let sequences: Vec<u64> = probe
+        .next_events(500, DEADLINE)
+        .await
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
     assert_eq!(sequences, (1..=500).collect::<Vec<_>>());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_message_a_full_queue_refuses_is_nacked() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let channel = conn.create_channel().await.unwrap();
     orghub_broker::declare_events_exchange(&channel)
@@ -261,12 +202,12 @@ async fn a_message_a_full_queue_refuses_is_nacked() {
     );
     assert!(publisher.is_connected());
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }
 
 #[tokio::test]
 async fn a_connection_closed_by_the_broker_makes_the_publisher_report_connection_lost() {
-    let vhost = Vhost::create().await;
+    let vhost = TestVhost::create().await;
     let conn = connect(&vhost.amqp_url, "broker-test").await.unwrap();
     let publisher = Publisher::new(&conn).await.unwrap();
     let message = example(EntityKind::Kle, Action::Created).to_amqp();
@@ -311,5 +252,5 @@ async fn a_connection_closed_by_the_broker_makes_the_publisher_report_connection
         "{batch:?}"
     );
 
-    vhost.delete().await;
+    vhost.delete_now().await;
 }

@@ -4,52 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{Datelike, Months, NaiveDate, Utc};
+use chrono::{Datelike, Months, Utc};
+use orghub_tests::fixtures::{SINCE, id, today};
 use orghub_tests::writer::{ADMIN_TOKEN, TestWriter};
-use orghub_tests::{TestDatabase, TestVhost, bind_probe_queue};
+use orghub_tests::{HubOptions, TestHub, bind_probe_queue};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-struct Env {
-    db: TestDatabase,
-    vhost: TestVhost,
-    writer: TestWriter,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let db = TestDatabase::create().await;
-        let vhost = TestVhost::create().await;
-        let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
-        Env { db, vhost, writer }
-    }
-
-    async fn finish(self) {
-        self.writer.stop().await;
-        self.db.drop_now().await;
-        self.vhost.delete_now().await;
-    }
-
-    async fn event_count(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM event")
-            .fetch_one(&self.db.pool)
-            .await
-            .expect("count")
-    }
-}
-
-fn today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&chrono_tz::Europe::Copenhagen)
-        .date_naive()
-}
-
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
-
-const SINCE: &str = "2020-01-01";
 
 fn unit(name: &str, parent: Option<Uuid>) -> Value {
     json!({"validity": {"from": SINCE}, "name": name, "parent": parent})
@@ -128,7 +89,7 @@ async fn build_small_municipality(w: &TestWriter, k: &str) -> usize {
 
 #[tokio::test]
 async fn building_a_municipality_emits_one_event_per_changing_write() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let conn = orghub_broker::connect(&env.vhost.amqp_url, "probe")
         .await
         .expect("amqp");
@@ -188,7 +149,7 @@ async fn building_a_municipality_emits_one_event_per_changing_write() {
         .await;
     assert_eq!(person.body["current"]["cpr"], "0101901234");
     assert!(probe.drain_now().await.is_empty(), "no extra events");
-    env.finish().await;
+    env.stop().await;
 }
 
 fn urlencode(s: &str) -> String {
@@ -208,7 +169,7 @@ fn strip_cpr(v: &mut Value) {
 
 #[tokio::test]
 async fn a_rename_next_month_shows_in_the_timeline_but_not_today() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     assert_eq!(
         w.put("751", "units", id(1), unit("Aarhus Kommune", None))
@@ -254,12 +215,12 @@ async fn a_rename_next_month_shows_in_the_timeline_but_not_today() {
         .map(|r| r["version"].as_i64().unwrap_or(0))
         .collect();
     assert_eq!(versions, vec![2, 1], "newest first");
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn writing_the_same_state_or_importing_the_same_file_again_changes_nothing() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     let writes = build_small_municipality(w, "751").await;
     assert_eq!(env.event_count().await, writes as i64);
@@ -294,12 +255,12 @@ async fn writing_the_same_state_or_importing_the_same_file_again_changes_nothing
         registrations, count,
         "one registration per event, none for no-ops"
     );
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn integrity_rules_refuse_bad_writes_with_problem_details_and_no_event() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     build_small_municipality(w, "751").await;
     assert_eq!(
@@ -417,12 +378,12 @@ async fn integrity_rules_refuse_bad_writes_with_problem_details_and_no_event() {
         events,
         "refused writes emit nothing"
     );
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn tokens_are_scoped_per_municipality() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     let created = w
         .admin(
@@ -492,12 +453,12 @@ async fn tokens_are_scoped_per_municipality() {
             .await
             .expect("q");
     assert_eq!(stored, 0);
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn changes_are_atomic_and_idempotent() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     let ops = json!([
         {"op": "put", "kind": "unit", "uuid": id(1), "state": unit("Aarhus Kommune", None)},
@@ -544,12 +505,12 @@ async fn changes_are_atomic_and_idempotent() {
         404
     );
     assert_eq!(env.event_count().await, 2);
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn every_documented_route_is_served() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     let doc = w.get("/openapi.json").await;
     assert_eq!(doc.body["openapi"], "3.1.0");
@@ -578,7 +539,7 @@ async fn every_documented_route_is_served() {
     assert!(checked >= 17, "{checked}");
     assert_eq!(w.get("/healthz").await.status, 200);
     assert_eq!(w.get("/nope").await.status, 404);
-    env.finish().await;
+    env.stop().await;
 }
 
 /// The README's example write, taken from the README itself so the two cannot drift apart.
@@ -602,14 +563,14 @@ async fn the_readme_example_write_works_as_written() {
     let body = &example[example.find("-d '").expect("a -d body") + 4..];
     let body: Value =
         serde_json::from_str(&body[..body.find('\'').expect("closing quote")]).expect("JSON body");
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let r = env
         .writer
         .call(Method::PUT, path, Some(ADMIN_TOKEN), Some(&body))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["changed"], true);
-    env.finish().await;
+    env.stop().await;
 }
 
 /// Concurrent writes to one municipality are applied together (one transaction per group of
@@ -618,7 +579,7 @@ async fn the_readme_example_write_works_as_written() {
 /// gap-free with one event per accepted change.
 #[tokio::test]
 async fn concurrent_writes_each_get_their_own_answer_and_refusals_leave_no_trace() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let w = &env.writer;
     let r = w
         .put("751", "units", id(1), unit("Aarhus Kommune", None))
@@ -688,14 +649,14 @@ async fn concurrent_writes_each_get_their_own_answer_and_refusals_leave_no_trace
         (41, 41, 41),
         "one event per accepted write, gap-free"
     );
-    env.finish().await;
+    env.stop().await;
 }
 
 /// The relay builds each message's properties and `ce-*` headers from the event row's columns,
 /// not from the body: they must say exactly what the published body says, traceparent included.
 #[tokio::test]
 async fn published_properties_and_headers_match_the_body() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let conn = orghub_broker::connect(&env.vhost.amqp_url, "probe")
         .await
         .expect("amqp");
@@ -745,5 +706,5 @@ async fn published_properties_and_headers_match_the_body() {
         assert_eq!(*p.timestamp(), Some(from_body.timestamp));
         assert_eq!(delivery.routing_key.as_str(), from_body.routing_key);
     }
-    env.finish().await;
+    env.stop().await;
 }

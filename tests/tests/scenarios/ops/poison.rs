@@ -6,18 +6,14 @@
 use std::time::Duration;
 
 use orghub_subscriber::Command;
+use orghub_tests::fixtures::id;
 use orghub_tests::ops::{Ctl, queue_depth, unique_name};
 use orghub_tests::subscriber::{Probe, Spec, TestSubscriber, refuse_units_named_forbudt, snapshot};
 use orghub_tests::writer::TestWriter;
 use orghub_tests::{TestDatabase, TestVhost, eventually};
 use serde_json::json;
-use uuid::Uuid;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
 
 fn unit(n: u32, name: &str, unit_type: &str) -> String {
     let state = json!({"validity": {"from": "2020-01-01"}, "name": name, "unit_type": unit_type,

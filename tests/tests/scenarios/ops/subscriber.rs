@@ -9,51 +9,28 @@ use orghub_broker::lapin::types::{AMQPValue, FieldTable};
 use orghub_broker::lapin::{BasicProperties, Confirmation, Connection, ErrorKind};
 use orghub_broker::{connect, declare_events_exchange};
 use orghub_ops::cmd::subscriber::SubscriberConfig;
-use orghub_tests::ops::{Ctl, unique_name};
-use orghub_tests::writer::TestWriter;
-use orghub_tests::{TestDatabase, TestVhost};
+use orghub_tests::ops::unique_name;
+use orghub_tests::{HubOptions, TestHub};
 use reqwest::Method;
 use serde_json::Value;
 
-struct Env {
-    db: TestDatabase,
-    vhost: TestVhost,
-    writer: TestWriter,
-    ctl: Ctl,
+/// Removes the subscribers' broker users (global to the broker, so also when a test failed
+/// before removing them), then stops the hub.
+async fn stop(hub: TestHub, names: &[&str]) {
+    for name in names {
+        let _ = hub.vhost.mgmt.delete_user(&format!("sub-{name}")).await;
+    }
+    hub.stop().await;
 }
 
-impl Env {
-    async fn start() -> Env {
-        let db = TestDatabase::create().await;
-        let vhost = TestVhost::create().await;
-        let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
-        let ctl = Ctl::new(&db.url, &vhost, &writer.base);
-        Env {
-            db,
-            vhost,
-            writer,
-            ctl,
-        }
-    }
-
-    async fn finish(self, names: &[&str]) {
-        // Users are global to the broker: remove them even if a test failed to.
-        for name in names {
-            let _ = self.vhost.mgmt.delete_user(&format!("sub-{name}")).await;
-        }
-        self.writer.stop().await;
-        self.db.drop_now().await;
-        self.vhost.delete_now().await;
-    }
-
-    async fn create(&self, name: &str, extra: &[&str]) -> SubscriberConfig {
-        let mut args = vec!["subscriber", "create", name];
-        args.extend_from_slice(extra);
-        let out = self.ctl.run(&args).await;
-        out.expect_code(0);
-        toml::from_str(&out.stdout)
-            .unwrap_or_else(|e| panic!("the printed config is not TOML ({e}):\n{}", out.stdout))
-    }
+/// `orghubctl subscriber create <name> <extra...>`, and the config it printed.
+async fn create(hub: &TestHub, name: &str, extra: &[&str]) -> SubscriberConfig {
+    let mut args = vec!["subscriber", "create", name];
+    args.extend_from_slice(extra);
+    let out = hub.ctl().run(&args).await;
+    out.expect_code(0);
+    toml::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("the printed config is not TOML ({e}):\n{}", out.stdout))
 }
 
 /// Whether an AMQP operation was refused with 403 ACCESS_REFUSED.
@@ -106,7 +83,7 @@ async fn bind(
 
 #[tokio::test]
 async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_their_own_queues() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let name = unique_name("sx");
     let other = format!("{name}-other");
     // org.events exists once the relay ran; declare it to not depend on that.
@@ -117,9 +94,12 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
         .await
         .expect("org.events");
 
-    let config = env
-        .create(&name, &["--kommune", "751", "--kind", "unit,engagement"])
-        .await;
+    let config = create(
+        &env,
+        &name,
+        &["--kommune", "751", "--kind", "unit,engagement"],
+    )
+    .await;
     assert_eq!(config.name, name);
     assert_eq!(config.bindings.len(), 1);
     assert_eq!(config.bindings[0].kommune, "751");
@@ -147,7 +127,7 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
         0,
         "the subscriber's user has no tags: {user}"
     );
-    let other_config = env.create(&other, &["--kommune", "101"]).await;
+    let other_config = create(&env, &other, &["--kommune", "101"]).await;
     assert_eq!(
         other_config.bindings[0].kinds.len(),
         7,
@@ -276,7 +256,7 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
     let _ = sub.close(200, "done".into()).await;
 
     // The list shows both with their municipalities and bindings.
-    let out = env.ctl.run(&["subscriber", "list", "--json"]).await;
+    let out = env.ctl().run(&["subscriber", "list", "--json"]).await;
     let rows = out.expect_code(0).json();
     let row = |n: &str| -> Value {
         rows.as_array()
@@ -293,11 +273,11 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
         "{bindings}"
     );
     assert_eq!(row(&other)["kommuner"], serde_json::json!(["101"]));
-    let out = env.ctl.run(&["subscriber", "list"]).await;
+    let out = env.ctl().run(&["subscriber", "list"]).await;
     assert!(out.expect_code(0).stdout.contains(&name));
 
     // Delete: refused without --yes, then everything is gone and the token revoked.
-    let out = env.ctl.run(&["subscriber", "delete", &name]).await;
+    let out = env.ctl().run(&["subscriber", "delete", &name]).await;
     out.expect_code(2);
     assert!(
         out.stdout.contains(&format!("RabbitMQ user sub-{name}")),
@@ -309,7 +289,10 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
         "{}",
         out.stdout
     );
-    let out = env.ctl.run(&["subscriber", "delete", &name, "--yes"]).await;
+    let out = env
+        .ctl()
+        .run(&["subscriber", "delete", &name, "--yes"])
+        .await;
     out.expect_code(0);
     let mgmt = &env.vhost.mgmt;
     assert!(
@@ -351,43 +334,46 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
             .is_some()
     );
 
-    let out = env.ctl.run(&["subscriber", "delete", &name, "--yes"]).await;
+    let out = env
+        .ctl()
+        .run(&["subscriber", "delete", &name, "--yes"])
+        .await;
     out.expect_code(4);
     assert!(
         out.stderr.contains(&format!("no subscriber {name}")),
         "{}",
         out.stderr
     );
-    env.ctl
+    env.ctl()
         .run(&["subscriber", "delete", &other, "--yes"])
         .await
         .expect_code(0);
     let _ = admin.close(200, "done".into()).await;
-    env.finish(&[&name, &other]).await;
+    stop(env, &[&name, &other]).await;
 }
 
 #[tokio::test]
 async fn create_refuses_bad_names_and_municipalities_and_an_existing_subscriber() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
     let name = unique_name("sy");
     let out = env
-        .ctl
+        .ctl()
         .run(&["subscriber", "create", "Bad.Name", "--kommune", "751"])
         .await;
     out.expect_code(2);
     assert!(out.stderr.contains("not valid"), "{}", out.stderr);
-    env.ctl
+    env.ctl()
         .run(&["subscriber", "create", &name, "--kommune", "999"])
         .await
         .expect_code(2);
-    env.ctl
+    env.ctl()
         .run(&["subscriber", "create", &name])
         .await
         .expect_code(2);
 
-    env.create(&name, &["--kommune", "751"]).await;
+    create(&env, &name, &["--kommune", "751"]).await;
     let out = env
-        .ctl
+        .ctl()
         .run(&["subscriber", "create", &name, "--kommune", "751"])
         .await;
     out.expect_code(2);
@@ -396,7 +382,7 @@ async fn create_refuses_bad_names_and_municipalities_and_an_existing_subscriber(
     // A writer that is down: nothing is created in RabbitMQ.
     let down = unique_name("sz");
     let out = env
-        .ctl
+        .ctl()
         .with_env("ORGHUB_WRITER_URL", "http://127.0.0.1:1")
         .run(&["subscriber", "create", &down, "--kommune", "751"])
         .await;
@@ -414,9 +400,9 @@ async fn create_refuses_bad_names_and_municipalities_and_an_existing_subscriber(
         .await
         .expect("mgmt");
     assert!(user.is_none());
-    env.ctl
+    env.ctl()
         .run(&["subscriber", "delete", &name, "--yes"])
         .await
         .expect_code(0);
-    env.finish(&[&name, &down]).await;
+    stop(env, &[&name, &down]).await;
 }

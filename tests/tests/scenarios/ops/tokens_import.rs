@@ -3,68 +3,32 @@
 
 use std::io::Write as _;
 
+use orghub_tests::fixtures::{id, unit_line};
 use orghub_tests::ops::Ctl;
-use orghub_tests::writer::TestWriter;
-use orghub_tests::{TestDatabase, TestVhost};
+use orghub_tests::{HubOptions, TestHub, TestVhost};
 use reqwest::Method;
 use serde_json::json;
-use uuid::Uuid;
 
-struct Env {
-    db: TestDatabase,
-    vhost: TestVhost,
-    writer: TestWriter,
-    ctl: Ctl,
-    dir: std::path::PathBuf,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let db = TestDatabase::create().await;
-        let vhost = TestVhost::create().await;
-        let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
-        let ctl = Ctl::new(&db.url, &vhost, &writer.base);
-        let dir = std::env::temp_dir().join(format!("orghub-ops-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Env {
-            db,
-            vhost,
-            writer,
-            ctl,
-            dir,
+/// Writes `lines` to the file `name` in `dir` and returns its path.
+fn write_file(dir: &tempfile::TempDir, name: &str, lines: &[String]) -> String {
+    let path = dir.path().join(name);
+    let mut f = std::fs::File::create(&path).expect("create file");
+    for l in lines {
+        // Fixture lines end in a newline already; lines written by hand here do not.
+        write!(f, "{l}").expect("write");
+        if !l.ends_with('\n') {
+            writeln!(f).expect("write");
         }
     }
-
-    async fn finish(self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        self.writer.stop().await;
-        self.db.drop_now().await;
-        self.vhost.delete_now().await;
-    }
-
-    fn file(&self, name: &str, lines: &[String]) -> String {
-        let path = self.dir.join(name);
-        let mut f = std::fs::File::create(&path).expect("create file");
-        for l in lines {
-            writeln!(f, "{l}").expect("write");
-        }
-        path.to_string_lossy().into_owned()
-    }
-}
-
-fn id(n: u32) -> Uuid {
-    Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0000 | u128::from(n))
-}
-
-fn unit_line(n: u32, parent: Option<u32>) -> String {
-    json!({"kind": "unit", "uuid": id(n), "state": {"validity": {"from": "2020-01-01"}, "name": format!("Enhed {n}"), "parent": parent.map(id)}}).to_string()
+    path.to_string_lossy().into_owned()
 }
 
 #[tokio::test]
 async fn a_token_created_with_write_751_writes_751_and_is_refused_on_101() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let out = env
-        .ctl
+        .ctl()
         .run(&[
             "token",
             "create",
@@ -94,8 +58,8 @@ async fn a_token_created_with_write_751_writes_751_and_is_refused_on_101() {
     assert_eq!(other.status, 403, "{}", other.text);
 
     // Imports with the token: its municipality yes, another no (a refused token is exit 2).
-    let file = env.file("units.ndjson", &[unit_line(1, None)]);
-    let as_token = env.ctl.with_env("ORGHUB_TOKEN", &token);
+    let file = write_file(&dir, "units.ndjson", &[unit_line(1, None)]);
+    let as_token = env.ctl().with_env("ORGHUB_TOKEN", &token);
     as_token
         .run(&["import", &file, "--kommune", "751"])
         .await
@@ -109,7 +73,7 @@ async fn a_token_created_with_write_751_writes_751_and_is_refused_on_101() {
     );
     assert!(out.stderr.contains("write:101"), "{}", out.stderr);
 
-    let out = env.ctl.run(&["token", "list"]).await;
+    let out = env.ctl().run(&["token", "list"]).await;
     assert!(
         out.expect_code(0).stdout.contains("hr-system"),
         "{}",
@@ -120,13 +84,13 @@ async fn a_token_created_with_write_751_writes_751_and_is_refused_on_101() {
         "a listing never shows a secret"
     );
     let out = env
-        .ctl
+        .ctl()
         .run(&["token", "create", "--name", "x", "--scope", "write:9999"])
         .await;
     out.expect_code(2);
     assert!(out.stderr.contains("/scopes/0"), "{}", out.stderr);
 
-    env.ctl
+    env.ctl()
         .run(&["token", "revoke", &token_id])
         .await
         .expect_code(0);
@@ -136,7 +100,7 @@ async fn a_token_created_with_write_751_writes_751_and_is_refused_on_101() {
         .await;
     assert_eq!(after.status, 401);
     let listed = env
-        .ctl
+        .ctl()
         .run(&["token", "list", "--json"])
         .await
         .expect_code(0)
@@ -146,14 +110,15 @@ async fn a_token_created_with_write_751_writes_751_and_is_refused_on_101() {
         .and_then(|l| l.iter().find(|t| t["id"] == token_id.as_str()).cloned())
         .expect("the revoked token is listed");
     assert!(mine["revoked_at"].is_string(), "{mine}");
-    let out = env.ctl.run(&["token", "revoke", &token_id]).await;
+    let out = env.ctl().run(&["token", "revoke", &token_id]).await;
     out.expect_code(4);
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]
 async fn malformed_import_lines_are_reported_by_number_and_the_good_lines_are_imported() {
-    let env = Env::start().await;
+    let env = TestHub::start(HubOptions::default()).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let lines = vec![
         unit_line(1, None),
         "{ this is not json".to_owned(),
@@ -161,8 +126,8 @@ async fn malformed_import_lines_are_reported_by_number_and_the_good_lines_are_im
         json!({"kind": "unit", "uuid": id(3), "state": {"validity": {"from": "2020-01-01"}, "parent": id(1)}}).to_string(),
         unit_line(4, Some(2)),
     ];
-    let file = env.file("municipality.ndjson", &lines);
-    let out = env.ctl.run(&["import", &file, "--kommune", "751"]).await;
+    let file = write_file(&dir, "municipality.ndjson", &lines);
+    let out = env.ctl().run(&["import", &file, "--kommune", "751"]).await;
     out.expect_code(2);
     assert!(out.stdout.contains("line 2: not JSON"), "{}", out.stdout);
     assert!(
@@ -187,7 +152,7 @@ async fn malformed_import_lines_are_reported_by_number_and_the_good_lines_are_im
 
     // The same file again, as JSON: nothing changes, the same lines are refused.
     let out = env
-        .ctl
+        .ctl()
         .run(&["import", &file, "--kommune", "751", "--json"])
         .await;
     let summary = out.expect_code(2).json();
@@ -196,9 +161,13 @@ async fn malformed_import_lines_are_reported_by_number_and_the_good_lines_are_im
     assert_eq!(summary["rejected"][0]["line"], 2);
 
     // A full import of a clean file ends what it no longer has.
-    let full = env.file("full.ndjson", &[unit_line(1, None), unit_line(2, Some(1))]);
+    let full = write_file(
+        &dir,
+        "full.ndjson",
+        &[unit_line(1, None), unit_line(2, Some(1))],
+    );
     let out = env
-        .ctl
+        .ctl()
         .run(&[
             "import",
             &full,
@@ -217,7 +186,7 @@ async fn malformed_import_lines_are_reported_by_number_and_the_good_lines_are_im
     );
 
     let out = env
-        .ctl
+        .ctl()
         .run(&["import", "/no/such/file.ndjson", "--kommune", "751"])
         .await;
     out.expect_code(2);
@@ -226,11 +195,11 @@ async fn malformed_import_lines_are_reported_by_number_and_the_good_lines_are_im
         "{}",
         out.stderr
     );
-    env.ctl
+    env.ctl()
         .run(&["import", &file, "--kommune", "999"])
         .await
         .expect_code(2);
-    env.finish().await;
+    env.stop().await;
 }
 
 #[tokio::test]

@@ -1,0 +1,6 @@
+//! The writer from outside: its HTTP API, its integrity rules, and its faults (broker connections
+//! closed, the process killed mid-import).
+
+mod api;
+pub(crate) mod faults;
+mod integrity;
