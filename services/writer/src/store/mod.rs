@@ -134,9 +134,10 @@ fn unsigned(n: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is negative")))
 }
 
-/// A version or sequence this process computed from stored ones (in `write.rs`).
-// TODO(store): `write.rs` reads versions and sequences through this too; its five calls should
-// use `unsigned` and this function go, once the split of `write.rs` has landed.
+/// A version or sequence this process computed from stored ones (in `flush.rs` and
+/// `transaction.rs`).
+// TODO(store): its four calls should use `unsigned` and this function go; that makes
+// `Tx::head` and `flush::org_event` fallible, so it waits for a change of its own.
 fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
