@@ -1,10 +1,11 @@
-//! The seven kinds' attributes as typed values, their input parsing with JSON-pointer errors, and
+//! The ten kinds' attributes as typed values, their input parsing with JSON-pointer errors, and
 //! the references between entities that the writer's integrity rules check.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::facet::Facet;
 use crate::kind::EntityKind;
 use crate::validity::Segment;
 use crate::values::{self, Cpr, KleNumber, Label, Name, UserKey};
@@ -35,10 +36,86 @@ impl FieldError {
 /// for the whole interval of the referencing state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reference {
-    /// JSON pointer of the referencing field within a state, e.g. `/parent`.
+    /// JSON pointer of the referencing field within a state, e.g. `/parent` (for a list, the
+    /// list's pointer: `/responsibilities`).
     pub field: &'static str,
     pub kind: EntityKind,
     pub uuid: Uuid,
+    /// For a class reference: the facet the class must belong to.
+    pub facet: Option<Facet>,
+}
+
+impl Reference {
+    /// A reference to an entity of `kind`.
+    pub fn to(field: &'static str, kind: EntityKind, uuid: Uuid) -> Self {
+        Reference {
+            field,
+            kind,
+            uuid,
+            facet: None,
+        }
+    }
+
+    /// A reference to a class of `facet`.
+    pub fn class(field: &'static str, facet: Facet, uuid: Uuid) -> Self {
+        Reference {
+            field,
+            kind: EntityKind::Class,
+            uuid,
+            facet: Some(facet),
+        }
+    }
+}
+
+/// Collects references, skipping absent optional ones.
+#[derive(Default)]
+struct Refs(Vec<Reference>);
+
+impl Refs {
+    fn to(mut self, field: &'static str, kind: EntityKind, uuid: Option<Uuid>) -> Self {
+        self.0
+            .extend(uuid.map(|uuid| Reference::to(field, kind, uuid)));
+        self
+    }
+    fn class(mut self, field: &'static str, facet: Facet, uuid: Option<Uuid>) -> Self {
+        self.0
+            .extend(uuid.map(|uuid| Reference::class(field, facet, uuid)));
+        self
+    }
+    fn classes(mut self, field: &'static str, facet: Facet, uuids: &[Uuid]) -> Self {
+        self.0.extend(
+            uuids
+                .iter()
+                .map(|&uuid| Reference::class(field, facet, uuid)),
+        );
+        self
+    }
+    fn done(self) -> Vec<Reference> {
+        self.0
+    }
+}
+
+/// Refuses a list longer than the limit or with repeated items.
+fn check_list<T: PartialEq>(pointer: &str, what: &str, items: &[T]) -> Vec<FieldError> {
+    let n = items.len();
+    if n > crate::limits::MAX_LIST_ITEMS {
+        return vec![FieldError::new(
+            pointer,
+            format!(
+                "{n} {what}, at most {} are allowed",
+                crate::limits::MAX_LIST_ITEMS
+            ),
+        )];
+    }
+    let repeated = items
+        .iter()
+        .enumerate()
+        .any(|(i, a)| items[..i].contains(a));
+    if repeated {
+        vec![FieldError::new(pointer, format!("{what} must not repeat"))]
+    } else {
+        Vec::new()
+    }
 }
 
 /// What every kind's attribute type provides.
@@ -63,32 +140,45 @@ pub trait Attributes:
     fn strip_sensitive(&mut self) {}
 }
 
-/// An organisation unit (ORG OrganisationEnhed, OS2mo org_unit).
+/// An organisation unit (ORG OrganisationEnhed, OS2mo org_unit) in one of the municipality's
+/// hierarchies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Unit {
     pub name: Name,
     #[serde(default)]
     pub user_key: Option<UserKey>,
+    /// A class of facet `unit_type`.
     #[serde(default)]
-    pub unit_type: Option<Label>,
-    /// The parent unit; `null` for the municipality's root.
+    pub unit_type: Option<Uuid>,
+    /// A class of facet `unit_level`.
+    #[serde(default)]
+    pub unit_level: Option<Uuid>,
+    /// A class of facet `hierarchy`; `null` is the line organisation.
+    #[serde(default)]
+    pub hierarchy: Option<Uuid>,
+    /// The parent unit, in the same hierarchy; `null` for that hierarchy's root.
     #[serde(default)]
     pub parent: Option<Uuid>,
 }
 
 impl Attributes for Unit {
     const KIND: EntityKind = EntityKind::Unit;
-    const FIELDS: &'static [&'static str] = &["name", "user_key", "unit_type", "parent"];
+    const FIELDS: &'static [&'static str] = &[
+        "name",
+        "user_key",
+        "unit_type",
+        "unit_level",
+        "hierarchy",
+        "parent",
+    ];
     const REQUIRED: &'static [&'static str] = &["name"];
     fn references(&self) -> Vec<Reference> {
-        self.parent
-            .map(|uuid| Reference {
-                field: "/parent",
-                kind: EntityKind::Unit,
-                uuid,
-            })
-            .into_iter()
-            .collect()
+        Refs::default()
+            .to("/parent", EntityKind::Unit, self.parent)
+            .class("/unit_type", Facet::UnitType, self.unit_type)
+            .class("/unit_level", Facet::UnitLevel, self.unit_level)
+            .class("/hierarchy", Facet::Hierarchy, self.hierarchy)
+            .done()
     }
 }
 
@@ -122,10 +212,13 @@ impl Attributes for Person {
 pub struct Engagement {
     pub person: Uuid,
     pub unit: Uuid,
+    /// A class of facet `job_title`.
     #[serde(default)]
-    pub job_title: Option<Label>,
+    pub job_title: Option<Uuid>,
+    /// A class of facet `engagement_type`.
     #[serde(default)]
-    pub engagement_type: Option<Label>,
+    pub engagement_type: Option<Uuid>,
+    /// The person's primary engagement: at most one per person on any date.
     #[serde(default)]
     pub primary: bool,
     #[serde(default)]
@@ -144,18 +237,16 @@ impl Attributes for Engagement {
     ];
     const REQUIRED: &'static [&'static str] = &["person", "unit"];
     fn references(&self) -> Vec<Reference> {
-        vec![
-            Reference {
-                field: "/person",
-                kind: EntityKind::Person,
-                uuid: self.person,
-            },
-            Reference {
-                field: "/unit",
-                kind: EntityKind::Unit,
-                uuid: self.unit,
-            },
-        ]
+        Refs::default()
+            .to("/person", EntityKind::Person, Some(self.person))
+            .to("/unit", EntityKind::Unit, Some(self.unit))
+            .class("/job_title", Facet::JobTitle, self.job_title)
+            .class(
+                "/engagement_type",
+                Facet::EngagementType,
+                self.engagement_type,
+            )
+            .done()
     }
 }
 
@@ -165,12 +256,15 @@ pub struct Manager {
     pub unit: Uuid,
     #[serde(default)]
     pub person: Option<Uuid>,
+    /// A class of facet `manager_type`.
     #[serde(default)]
-    pub manager_type: Option<Label>,
+    pub manager_type: Option<Uuid>,
+    /// A class of facet `manager_level`.
     #[serde(default)]
-    pub manager_level: Option<Label>,
+    pub manager_level: Option<Uuid>,
+    /// Classes of facet `responsibility`, no repeats.
     #[serde(default)]
-    pub responsibilities: Vec<Label>,
+    pub responsibilities: Vec<Uuid>,
 }
 
 impl Attributes for Manager {
@@ -184,33 +278,24 @@ impl Attributes for Manager {
     ];
     const REQUIRED: &'static [&'static str] = &["unit"];
     fn check(&self) -> Vec<FieldError> {
-        let n = self.responsibilities.len();
-        if n > crate::limits::MAX_LIST_ITEMS {
-            vec![FieldError::new(
-                "/responsibilities",
-                format!(
-                    "{n} responsibilities, at most {} are allowed",
-                    crate::limits::MAX_LIST_ITEMS
-                ),
-            )]
-        } else {
-            Vec::new()
-        }
+        check_list(
+            "/responsibilities",
+            "responsibilities",
+            &self.responsibilities,
+        )
     }
     fn references(&self) -> Vec<Reference> {
-        let mut refs = vec![Reference {
-            field: "/unit",
-            kind: EntityKind::Unit,
-            uuid: self.unit,
-        }];
-        if let Some(person) = self.person {
-            refs.push(Reference {
-                field: "/person",
-                kind: EntityKind::Person,
-                uuid: person,
-            });
-        }
-        refs
+        Refs::default()
+            .to("/unit", EntityKind::Unit, Some(self.unit))
+            .to("/person", EntityKind::Person, self.person)
+            .class("/manager_type", Facet::ManagerType, self.manager_type)
+            .class("/manager_level", Facet::ManagerLevel, self.manager_level)
+            .classes(
+                "/responsibilities",
+                Facet::Responsibility,
+                &self.responsibilities,
+            )
+            .done()
     }
 }
 
@@ -281,11 +366,11 @@ impl Attributes for Address {
     const FIELDS: &'static [&'static str] = &["owner", "address_type", "value", "visibility"];
     const REQUIRED: &'static [&'static str] = &["owner", "address_type", "value"];
     fn references(&self) -> Vec<Reference> {
-        vec![Reference {
-            field: "/owner/uuid",
-            kind: self.owner.kind.entity_kind(),
-            uuid: self.owner.uuid,
-        }]
+        vec![Reference::to(
+            "/owner/uuid",
+            self.owner.kind.entity_kind(),
+            self.owner.uuid,
+        )]
     }
     fn check(&self) -> Vec<FieldError> {
         let v = self.value.as_str();
@@ -342,11 +427,7 @@ impl Attributes for Kle {
     const FIELDS: &'static [&'static str] = &["unit", "kle_number", "aspects"];
     const REQUIRED: &'static [&'static str] = &["unit", "kle_number", "aspects"];
     fn references(&self) -> Vec<Reference> {
-        vec![Reference {
-            field: "/unit",
-            kind: EntityKind::Unit,
-            uuid: self.unit,
-        }]
+        vec![Reference::to("/unit", EntityKind::Unit, self.unit)]
     }
     fn check(&self) -> Vec<FieldError> {
         let mut sorted = self.aspects.clone();
@@ -369,23 +450,145 @@ impl Attributes for Kle {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ItAccount {
     pub person: Uuid,
-    #[serde(default)]
-    pub it_system: Option<Label>,
+    /// A class of facet `it_system`.
+    pub it_system: Uuid,
     pub user_id: UserKey,
     #[serde(default)]
     pub external_id: Option<Label>,
+    /// Engagements of the same person that the account serves, valid over the interval; no
+    /// repeats.
+    #[serde(default)]
+    pub engagements: Vec<Uuid>,
 }
 
 impl Attributes for ItAccount {
     const KIND: EntityKind = EntityKind::ItAccount;
-    const FIELDS: &'static [&'static str] = &["person", "it_system", "user_id", "external_id"];
-    const REQUIRED: &'static [&'static str] = &["person", "user_id"];
+    const FIELDS: &'static [&'static str] = &[
+        "person",
+        "it_system",
+        "user_id",
+        "external_id",
+        "engagements",
+    ];
+    const REQUIRED: &'static [&'static str] = &["person", "it_system", "user_id"];
+    fn check(&self) -> Vec<FieldError> {
+        check_list("/engagements", "engagements", &self.engagements)
+    }
     fn references(&self) -> Vec<Reference> {
-        vec![Reference {
-            field: "/person",
-            kind: EntityKind::Person,
-            uuid: self.person,
-        }]
+        let mut refs = Refs::default()
+            .to("/person", EntityKind::Person, Some(self.person))
+            .class("/it_system", Facet::ItSystem, Some(self.it_system))
+            .done();
+        refs.extend(
+            self.engagements
+                .iter()
+                .map(|&e| Reference::to("/engagements", EntityKind::Engagement, e)),
+        );
+        refs
+    }
+}
+
+/// A class of the municipality's classification (ORG Klasse in a Facet, OS2mo class): a job
+/// title, a unit type, an IT system, a hierarchy, …
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Class {
+    /// Fixed for the class's life.
+    pub facet: Facet,
+    /// Unique within its facet on any date.
+    pub user_key: UserKey,
+    pub title: Name,
+    /// A class of the same facet, or `null`.
+    #[serde(default)]
+    pub parent: Option<Uuid>,
+}
+
+impl Attributes for Class {
+    const KIND: EntityKind = EntityKind::Class;
+    const FIELDS: &'static [&'static str] = &["facet", "user_key", "title", "parent"];
+    const REQUIRED: &'static [&'static str] = &["facet", "user_key", "title"];
+    fn references(&self) -> Vec<Reference> {
+        Refs::default()
+            .class("/parent", self.facet, self.parent)
+            .done()
+    }
+}
+
+/// A group across the hierarchies: a project organisation, a network, a committee (ORG
+/// Interessefællesskab).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Group {
+    pub name: Name,
+    #[serde(default)]
+    pub user_key: Option<UserKey>,
+    /// A class of facet `group_type`.
+    pub group_type: Uuid,
+    /// The group this one is part of, or `null`.
+    #[serde(default)]
+    pub parent: Option<Uuid>,
+    /// The unit that owns the group, if any.
+    #[serde(default)]
+    pub unit: Option<Uuid>,
+}
+
+impl Attributes for Group {
+    const KIND: EntityKind = EntityKind::Group;
+    const FIELDS: &'static [&'static str] = &["name", "user_key", "group_type", "parent", "unit"];
+    const REQUIRED: &'static [&'static str] = &["name", "group_type"];
+    fn references(&self) -> Vec<Reference> {
+        Refs::default()
+            .class("/group_type", Facet::GroupType, Some(self.group_type))
+            .to("/parent", EntityKind::Group, self.parent)
+            .to("/unit", EntityKind::Unit, self.unit)
+            .done()
+    }
+}
+
+/// A person's typed membership of a unit or a group: MED member, AMR, TR, project lead, …
+/// (ORG OrganisationFunktion "Tilknytning", OS2mo association).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Association {
+    pub person: Uuid,
+    /// Exactly one of `unit` and `group`.
+    #[serde(default)]
+    pub unit: Option<Uuid>,
+    /// Exactly one of `unit` and `group`.
+    #[serde(default)]
+    pub group: Option<Uuid>,
+    /// A class of facet `association_type`.
+    pub association_type: Uuid,
+    #[serde(default)]
+    pub user_key: Option<UserKey>,
+}
+
+impl Attributes for Association {
+    const KIND: EntityKind = EntityKind::Association;
+    const FIELDS: &'static [&'static str] =
+        &["person", "unit", "group", "association_type", "user_key"];
+    const REQUIRED: &'static [&'static str] = &["person", "association_type"];
+    fn check(&self) -> Vec<FieldError> {
+        match (self.unit, self.group) {
+            (Some(_), None) | (None, Some(_)) => Vec::new(),
+            (None, None) => vec![FieldError::new(
+                "/unit",
+                "an association needs exactly one of unit and group; neither is given",
+            )],
+            (Some(_), Some(_)) => vec![FieldError::new(
+                "/group",
+                "an association needs exactly one of unit and group; both are given",
+            )],
+        }
+    }
+    fn references(&self) -> Vec<Reference> {
+        Refs::default()
+            .to("/person", EntityKind::Person, Some(self.person))
+            .to("/unit", EntityKind::Unit, self.unit)
+            .to("/group", EntityKind::Group, self.group)
+            .class(
+                "/association_type",
+                Facet::AssociationType,
+                Some(self.association_type),
+            )
+            .done()
     }
 }
 
@@ -399,6 +602,9 @@ pub enum Attrs {
     Address(Address),
     Kle(Kle),
     ItAccount(ItAccount),
+    Class(Class),
+    Group(Group),
+    Association(Association),
 }
 
 /// Runs `$body` with `$a` bound to the typed attributes inside an `Attrs`.
@@ -412,6 +618,9 @@ macro_rules! with_attrs {
             Attrs::Address($a) => $body,
             Attrs::Kle($a) => $body,
             Attrs::ItAccount($a) => $body,
+            Attrs::Class($a) => $body,
+            Attrs::Group($a) => $body,
+            Attrs::Association($a) => $body,
         }
     };
 }
@@ -450,6 +659,18 @@ macro_rules! with_kind {
                 type $t = $crate::entity::ItAccount;
                 $body
             }
+            $crate::EntityKind::Class => {
+                type $t = $crate::entity::Class;
+                $body
+            }
+            $crate::EntityKind::Group => {
+                type $t = $crate::entity::Group;
+                $body
+            }
+            $crate::EntityKind::Association => {
+                type $t = $crate::entity::Association;
+                $body
+            }
         }
     };
 }
@@ -475,7 +696,18 @@ macro_rules! into_attrs {
         }
     )*};
 }
-into_attrs!(Unit, Person, Engagement, Manager, Address, Kle, ItAccount);
+into_attrs!(
+    Unit,
+    Person,
+    Engagement,
+    Manager,
+    Address,
+    Kle,
+    ItAccount,
+    Class,
+    Group,
+    Association
+);
 
 impl Attrs {
     pub fn kind(&self) -> EntityKind {

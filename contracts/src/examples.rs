@@ -1,15 +1,16 @@
 //! Deterministic example events, one per kind and action: the source of `contracts/examples/`
 //! and a ready fixture for other crates' tests.
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 use uuid::Uuid;
 
 use crate::document::{DocumentHead, EntityDocument};
 use crate::entity::{
-    Address, AddressType, Attrs, Engagement, ItAccount, Kle, KleAspect, Manager, Owner, OwnerKind,
-    Person, Unit, Visibility,
+    Address, AddressType, Association, Attrs, Class, Engagement, Group, ItAccount, Kle, KleAspect,
+    Manager, Owner, OwnerKind, Person, Unit, Visibility,
 };
 use crate::event::{EventType, OrgEvent};
+use crate::facet::{Facet, class_uuid};
 use crate::kind::{Action, EntityKind};
 use crate::kommune::Kommune;
 use crate::validity::{Timeline, Validity};
@@ -45,16 +46,25 @@ fn key(s: &str) -> UserKey {
     UserKey::parse(s).expect("valid example user key")
 }
 
+/// The UUID of the standard catalogue's class `user_key` of `facet` in the examples' municipality.
+fn class(facet: Facet, user_key: &str) -> Uuid {
+    class_uuid(kommune(), facet, user_key)
+}
+
 /// The first state and the changed state of each kind's example entity.
 fn states(kind: EntityKind) -> (Attrs, Attrs) {
     let unit = entity_uuid(EntityKind::Unit);
     let person = entity_uuid(EntityKind::Person);
+    let engagement = entity_uuid(EntityKind::Engagement);
+    let group = entity_uuid(EntityKind::Group);
     match kind {
         EntityKind::Unit => {
             let a = Unit {
                 name: name("Børn og Unge"),
                 user_key: Some(key("BU")),
-                unit_type: Some(label("Forvaltning")),
+                unit_type: Some(class(Facet::UnitType, "forvaltning")),
+                unit_level: Some(class(Facet::UnitLevel, "niveau-2")),
+                hierarchy: None,
                 parent: Some(uuid(0x100)),
             };
             let b = Unit {
@@ -80,13 +90,13 @@ fn states(kind: EntityKind) -> (Attrs, Attrs) {
             let a = Engagement {
                 person,
                 unit,
-                job_title: Some(label("Pædagog")),
-                engagement_type: Some(label("Månedslønnet, fuldtid")),
+                job_title: Some(class(Facet::JobTitle, "paedagog")),
+                engagement_type: Some(class(Facet::EngagementType, "maanedsloennet-fuldtid")),
                 primary: true,
                 user_key: Some(key("12345-1")),
             };
             let b = Engagement {
-                job_title: Some(label("Pædagogisk leder")),
+                job_title: Some(class(Facet::JobTitle, "paedagogisk-leder")),
                 ..a.clone()
             };
             (Attrs::Engagement(a), Attrs::Engagement(b))
@@ -95,9 +105,12 @@ fn states(kind: EntityKind) -> (Attrs, Attrs) {
             let a = Manager {
                 unit,
                 person: None,
-                manager_type: Some(label("Direktør")),
-                manager_level: Some(label("Niveau 1")),
-                responsibilities: vec![label("Personale"), label("Budget")],
+                manager_type: Some(class(Facet::ManagerType, "direktoer")),
+                manager_level: Some(class(Facet::ManagerLevel, "niveau-1")),
+                responsibilities: vec![
+                    class(Facet::Responsibility, "personale"),
+                    class(Facet::Responsibility, "oekonomi"),
+                ],
             };
             let b = Manager {
                 person: Some(person),
@@ -137,51 +150,116 @@ fn states(kind: EntityKind) -> (Attrs, Attrs) {
         EntityKind::ItAccount => {
             let a = ItAccount {
                 person,
-                it_system: Some(label("Active Directory")),
+                it_system: class(Facet::ItSystem, "ad"),
                 user_id: key("AZ12345"),
                 external_id: Some(label("S-1-5-21-1004336348-1177238915-682003330-512")),
+                engagements: vec![engagement],
             };
             let b = ItAccount {
-                it_system: Some(label("Active Directory")),
                 user_id: key("mekr"),
                 ..a.clone()
             };
             (Attrs::ItAccount(a), Attrs::ItAccount(b))
         }
+        EntityKind::Class => {
+            let a = Class {
+                facet: Facet::JobTitle,
+                user_key: key("paedagog"),
+                title: name("Pædagog"),
+                parent: None,
+            };
+            let b = Class {
+                title: name("Pædagog (uddannet)"),
+                ..a.clone()
+            };
+            (Attrs::Class(a), Attrs::Class(b))
+        }
+        EntityKind::Group => {
+            let a = Group {
+                name: name("Projekt Ny Skolestruktur"),
+                user_key: Some(key("PRJ-SKOLE-2026")),
+                group_type: class(Facet::GroupType, "projekt"),
+                parent: None,
+                unit: Some(unit),
+            };
+            let b = Group {
+                name: name("Projekt Ny Skolestruktur 2027"),
+                ..a.clone()
+            };
+            (Attrs::Group(a), Attrs::Group(b))
+        }
+        EntityKind::Association => {
+            let a = Association {
+                person,
+                unit: None,
+                group: Some(group),
+                association_type: class(Facet::AssociationType, "projektdeltager"),
+                user_key: None,
+            };
+            let b = Association {
+                association_type: class(Facet::AssociationType, "projektleder"),
+                ..a.clone()
+            };
+            (Attrs::Association(a), Attrs::Association(b))
+        }
     }
 }
 
-fn at(day: u32, hour: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, day, hour, 15, 0)
-        .single()
-        .expect("valid example time")
-}
-
-/// The example event of one kind and action: version 1 created, 2 updated (a change from
-/// 1 April), 3 terminated (at 1 September), 4 deleted.
+/// The example event of one kind and action: version 1 created, 2 updated (registered on
+/// 2 March, a change from 1 April), 3 effective (1 April: that change took effect), 4 terminated
+/// (at 1 September), 5 expired (1 September: the validity ended), 6 deleted.
 pub fn event(ty: EventType) -> OrgEvent {
     let (first, second) = states(ty.kind);
     let start = Validity::open(date(2024, 1, 1));
     let change = date(2026, 4, 1);
+    let end = date(2026, 9, 1);
     let mut timeline = Timeline::new();
     timeline.put(start, first);
-    let version: u64 = match ty.action {
-        Action::Created => 1,
-        Action::Updated => 2,
-        Action::Terminated => 3,
-        Action::Deleted => 4,
+    let (version, today): (u64, NaiveDate) = match ty.action {
+        Action::Created => (1, date(2026, 3, 2)),
+        Action::Updated => (2, date(2026, 3, 2)),
+        Action::Effective => (3, change),
+        Action::Terminated => (4, date(2026, 5, 4)),
+        Action::Expired => (5, end),
+        Action::Deleted => (6, date(2026, 9, 7)),
     };
     if version >= 2 {
         timeline.put(Validity::open(change), second);
     }
-    if version >= 3 {
-        timeline.terminate(date(2026, 9, 1));
+    if version >= 4 {
+        timeline.terminate(end);
     }
     let kind_index = EntityKind::ALL
         .iter()
         .position(|k| *k == ty.kind)
         .unwrap_or(0) as u64;
-    let registered_at = at(2 + kind_index as u32, 7 + version as u32);
+    let registered_at = match ty.action {
+        // Midnight transitions are registered just after midnight Europe/Copenhagen.
+        Action::Effective | Action::Expired => {
+            Utc.with_ymd_and_hms(
+                today.year(),
+                today.month(),
+                today.day(),
+                0,
+                0,
+                u32::try_from(kind_index).unwrap_or(0),
+            )
+            .single()
+            .expect("valid example time")
+                - chrono::Duration::hours(2)
+        }
+        _ => Utc
+            .with_ymd_and_hms(
+                today.year(),
+                today.month(),
+                today.day(),
+                7 + version as u32,
+                15,
+                u32::try_from(kind_index).unwrap_or(0),
+            )
+            .single()
+            .expect("valid example time"),
+    };
     let head = DocumentHead {
         uuid: entity_uuid(ty.kind),
         kind: ty.kind,
@@ -189,12 +267,7 @@ pub fn event(ty: EventType) -> OrgEvent {
         version,
         registered_at,
     };
-    let data = EntityDocument::new(
-        head,
-        ty.action == Action::Deleted,
-        timeline,
-        date(2026, 3, 2),
-    );
+    let data = EntityDocument::new(head, ty.action == Action::Deleted, timeline, today);
     OrgEvent {
         id: Uuid::from_u128(
             0x019c_a000_0000_7000_8000_0000_0000_0000 | u128::from(kind_index * 16 + version),

@@ -4,8 +4,12 @@
 //!
 //! The rules check a change from an entity's `old` timeline to its `new` one:
 //! - [`check_references`]: every reference of a segment points at an entity of the right kind in
-//!   the same municipality, not deleted, valid for the segment's whole interval; a unit never
-//!   references itself, its hierarchy keeps one root and no cycle on any date.
+//!   the same municipality, not deleted, valid for the segment's whole interval (a class
+//!   reference at a class of the right facet); nothing references itself; each unit hierarchy
+//!   keeps one root and no cycle on any date and a parent in the same hierarchy; groups nest
+//!   without a cycle; a person has at most one primary engagement on any date; an IT account
+//!   serves engagements of its own person; a class keeps its facet and a user_key unique within
+//!   it.
 //! - [`check_dependents`]: entities that reference this one stay covered by its new timeline.
 //!
 //! Only the segments the change added are checked for references, and dependents only when the
@@ -18,6 +22,7 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::entity::{Attrs, FieldError};
+use crate::facet::Facet;
 use crate::kind::EntityKind;
 use crate::validity::{Segment, Timeline, Validity};
 
@@ -56,10 +61,29 @@ pub trait Lookup: Send {
         uuid: Uuid,
     ) -> impl Future<Output = Result<Option<Known<'_>>, Self::Error>> + Send;
 
-    /// A unit other than `unit` that is a root (parent null) during some date of `during`.
+    /// A unit other than `unit` that is a root (parent null) of `hierarchy` (`None`: the line
+    /// organisation) during some date of `during`.
     fn root_besides(
         &mut self,
         unit: Uuid,
+        hierarchy: Option<Uuid>,
+        during: Validity,
+    ) -> impl Future<Output = Result<Option<Uuid>, Self::Error>> + Send;
+
+    /// A primary engagement of `person` other than `engagement` during some date of `during`.
+    fn primary_besides(
+        &mut self,
+        person: Uuid,
+        engagement: Uuid,
+        during: Validity,
+    ) -> impl Future<Output = Result<Option<Uuid>, Self::Error>> + Send;
+
+    /// A class other than `class` of `facet` with `user_key` during some date of `during`.
+    fn class_key_besides(
+        &mut self,
+        class: Uuid,
+        facet: Facet,
+        user_key: &str,
         during: Validity,
     ) -> impl Future<Output = Result<Option<Uuid>, Self::Error>> + Send;
 
@@ -74,7 +98,11 @@ pub trait Lookup: Send {
 pub fn can_be_referenced(kind: EntityKind) -> bool {
     matches!(
         kind,
-        EntityKind::Unit | EntityKind::Person | EntityKind::Engagement
+        EntityKind::Unit
+            | EntityKind::Person
+            | EntityKind::Engagement
+            | EntityKind::Class
+            | EntityKind::Group
     )
 }
 
@@ -87,10 +115,46 @@ pub async fn check_references<L: Lookup>(
     new: &Timeline<Attrs>,
 ) -> Result<Vec<FieldError>, L::Error> {
     let mut errors = Vec::new();
+    check_fixed_facet(old, new, &mut errors);
     for seg in new.diff(old).added {
         check_segment(world, uuid, seg, &mut errors).await?;
     }
     Ok(errors)
+}
+
+/// A class's facet is fixed for its life: every segment of `new` has the facet `old` had.
+fn check_fixed_facet(old: &Timeline<Attrs>, new: &Timeline<Attrs>, errors: &mut Vec<FieldError>) {
+    let facet_of = |t: &Timeline<Attrs>| {
+        t.segments().iter().find_map(|s| match &s.attrs {
+            Attrs::Class(c) => Some(c.facet),
+            _ => None,
+        })
+    };
+    let Some(fixed) = facet_of(old).or_else(|| facet_of(new)) else {
+        return;
+    };
+    let changed = new
+        .segments()
+        .iter()
+        .any(|s| matches!(&s.attrs, Attrs::Class(c) if c.facet != fixed));
+    if changed {
+        errors.push(FieldError::new(
+            "/facet",
+            format!("a class's facet is fixed for its life; this class is a {fixed}"),
+        ));
+    }
+}
+
+/// The facet of a class over `during` (any segment: the facet is fixed).
+fn facet_of(known: &Known<'_>) -> Option<Facet> {
+    known
+        .timeline
+        .segments()
+        .iter()
+        .find_map(|s| match &s.attrs {
+            Attrs::Class(c) => Some(c.facet),
+            _ => None,
+        })
 }
 
 async fn check_segment<L: Lookup>(
@@ -121,46 +185,181 @@ async fn check_segment<L: Lookup>(
                 "{} {} is not valid for the whole interval {}",
                 r.kind, r.uuid, seg.validity
             )),
-            Some(_) => None,
+            Some(t) => match (r.facet, facet_of(&t)) {
+                (Some(want), Some(have)) if want != have => Some(format!(
+                    "class {} is of facet {have}, expected a class of facet {want}",
+                    r.uuid
+                )),
+                _ => None,
+            },
         };
         if let Some(detail) = problem {
             errors.push(FieldError::new(r.field, detail));
         }
     }
-    if let Attrs::Unit(unit) = &seg.attrs {
-        match unit.parent {
-            None => {
-                if let Some(other) = world.root_besides(uuid, seg.validity).await? {
+    match &seg.attrs {
+        Attrs::Unit(unit) => check_unit(world, uuid, seg, unit, errors).await?,
+        Attrs::Group(group) => {
+            if let Some(parent) = group.parent
+                && parent != uuid
+            {
+                check_cycle(
+                    world,
+                    "/parent",
+                    "group",
+                    parent,
+                    uuid,
+                    seg.validity,
+                    errors,
+                )
+                .await?;
+            }
+        }
+        Attrs::Engagement(e) if e.primary => {
+            if let Some(other) = world.primary_besides(e.person, uuid, seg.validity).await? {
+                errors.push(FieldError::new(
+                    "/primary",
+                    format!(
+                        "engagement {other} is already the primary engagement of person {} \
+                         during {}; a person has at most one primary engagement on any date",
+                        e.person, seg.validity
+                    ),
+                ));
+            }
+        }
+        Attrs::ItAccount(account) => {
+            for &engagement in &account.engagements {
+                let Some(known) = world.entity(engagement).await? else {
+                    continue;
+                };
+                let foreign = known.timeline.segments().iter().any(|s| {
+                    matches!(&s.attrs, Attrs::Engagement(e) if e.person != account.person)
+                        && s.validity.overlaps(&seg.validity)
+                });
+                if foreign {
                     errors.push(FieldError::new(
-                        "/parent",
+                        "/engagements",
                         format!(
-                            "unit {other} is already the municipality's root during {}; \
-                             a unit needs a parent",
-                            seg.validity
+                            "engagement {engagement} is not an engagement of person {} during {}",
+                            account.person, seg.validity
                         ),
                     ));
                 }
             }
-            Some(parent) if parent != uuid => {
-                match reaches(world, parent, uuid, seg.validity).await? {
-                    Reach::No => {}
-                    Reach::Yes => errors.push(FieldError::new(
+        }
+        Attrs::Class(class) => {
+            let key = class.user_key.as_str();
+            if let Some(other) = world
+                .class_key_besides(uuid, class.facet, key, seg.validity)
+                .await?
+            {
+                errors.push(FieldError::new(
+                    "/user_key",
+                    format!(
+                        "class {other} of facet {} already has user_key {key:?} during {}",
+                        class.facet, seg.validity
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A unit's hierarchy rules: one root per hierarchy, a parent in the same hierarchy, no cycle.
+async fn check_unit<L: Lookup>(
+    world: &mut L,
+    uuid: Uuid,
+    seg: &Segment<Attrs>,
+    unit: &crate::entity::Unit,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), L::Error> {
+    let hierarchy_name = |h: Option<Uuid>| match h {
+        None => "the line organisation".to_string(),
+        Some(h) => format!("hierarchy {h}"),
+    };
+    match unit.parent {
+        None => {
+            if let Some(other) = world
+                .root_besides(uuid, unit.hierarchy, seg.validity)
+                .await?
+            {
+                errors.push(FieldError::new(
+                    "/parent",
+                    format!(
+                        "unit {other} is already the root of {} during {}; a unit needs a parent",
+                        hierarchy_name(unit.hierarchy),
+                        seg.validity
+                    ),
+                ));
+            }
+        }
+        Some(parent) if parent != uuid => {
+            if let Some(known) = world.entity(parent).await? {
+                let elsewhere = known
+                    .timeline
+                    .segments()
+                    .iter()
+                    .find_map(|s| match &s.attrs {
+                        Attrs::Unit(p)
+                            if p.hierarchy != unit.hierarchy
+                                && s.validity.overlaps(&seg.validity) =>
+                        {
+                            Some(p.hierarchy)
+                        }
+                        _ => None,
+                    });
+                if let Some(theirs) = elsewhere {
+                    errors.push(FieldError::new(
                         "/parent",
                         format!(
-                            "parent {parent} is below this unit during {}: that would make a cycle",
-                            seg.validity
+                            "parent {parent} belongs to {}, this unit to {}: a parent is in the \
+                             same hierarchy",
+                            hierarchy_name(theirs),
+                            hierarchy_name(unit.hierarchy)
+                        ),
+                    ));
+                }
+            }
+            check_cycle(world, "/parent", "unit", parent, uuid, seg.validity, errors).await?;
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Refuses a parent below the entity itself (a unit's or a group's).
+async fn check_cycle<L: Lookup>(
+    world: &mut L,
+    field: &'static str,
+    what: &str,
+    parent: Uuid,
+    uuid: Uuid,
+    during: Validity,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), L::Error> {
+    {
+        {
+            {
+                match reaches(world, parent, uuid, during).await? {
+                    Reach::No => {}
+                    Reach::Yes => errors.push(FieldError::new(
+                        field,
+                        format!(
+                            "parent {parent} is below this {what} during {during}: that would \
+                             make a cycle"
                         ),
                     )),
                     Reach::TooDeep => errors.push(FieldError::new(
-                        "/parent",
+                        field,
                         format!(
-                            "the unit hierarchy above {parent} is too deep to check \
+                            "the {what} hierarchy above {parent} is too deep to check \
                          (over {MAX_HIERARCHY_STEPS} steps)"
                         ),
                     )),
                 }
             }
-            Some(_) => {}
         }
     }
     Ok(())
@@ -172,8 +371,8 @@ enum Reach {
     TooDeep,
 }
 
-/// Whether walking up the hierarchy from `start` during `v` reaches `goal` on some date. Units
-/// that are deleted or of another municipality end a walk.
+/// Whether walking up the parents (of units or groups) from `start` during `v` reaches `goal` on
+/// some date. Entities that are deleted or of another municipality end a walk.
 async fn reaches<L: Lookup>(
     world: &mut L,
     start: Uuid,
@@ -197,8 +396,12 @@ async fn reaches<L: Lookup>(
             continue;
         }
         for seg in known.timeline.segments() {
-            if let Attrs::Unit(u) = &seg.attrs
-                && let Some(parent) = u.parent
+            let parent = match &seg.attrs {
+                Attrs::Unit(u) => u.parent,
+                Attrs::Group(g) => g.parent,
+                _ => None,
+            };
+            if let Some(parent) = parent
                 && parent != unit
                 && let Some(overlap) = seg.validity.intersect(&interval)
             {
@@ -278,14 +481,44 @@ mod tests {
         async fn root_besides(
             &mut self,
             unit: Uuid,
+            hierarchy: Option<Uuid>,
             during: Validity,
         ) -> Result<Option<Uuid>, Infallible> {
             Ok(self.0.iter().find_map(|(u, (_, t))| {
                 let root = t.segments().iter().any(|s| {
-                    matches!(&s.attrs, Attrs::Unit(x) if x.parent.is_none())
+                    matches!(&s.attrs, Attrs::Unit(x) if x.parent.is_none() && x.hierarchy == hierarchy)
                         && s.validity.overlaps(&during)
                 });
                 (*u != unit && root).then_some(*u)
+            }))
+        }
+        async fn primary_besides(
+            &mut self,
+            person: Uuid,
+            engagement: Uuid,
+            during: Validity,
+        ) -> Result<Option<Uuid>, Infallible> {
+            Ok(self.0.iter().find_map(|(u, (_, t))| {
+                let primary = t.segments().iter().any(|s| {
+                    matches!(&s.attrs, Attrs::Engagement(e) if e.primary && e.person == person)
+                        && s.validity.overlaps(&during)
+                });
+                (*u != engagement && primary).then_some(*u)
+            }))
+        }
+        async fn class_key_besides(
+            &mut self,
+            class: Uuid,
+            facet: Facet,
+            user_key: &str,
+            during: Validity,
+        ) -> Result<Option<Uuid>, Infallible> {
+            Ok(self.0.iter().find_map(|(u, (_, t))| {
+                let taken = t.segments().iter().any(|s| {
+                    matches!(&s.attrs, Attrs::Class(c) if c.facet == facet && c.user_key.as_str() == user_key)
+                        && s.validity.overlaps(&during)
+                });
+                (*u != class && taken).then_some(*u)
             }))
         }
         async fn dependents(&mut self, target: Uuid) -> Result<Vec<Dependent>, Infallible> {
@@ -318,6 +551,8 @@ mod tests {
                 name,
                 user_key: None,
                 unit_type: None,
+                unit_level: None,
+                hierarchy: None,
                 parent,
             }),
         );
@@ -348,7 +583,11 @@ mod tests {
         ));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].pointer, "/parent");
-        assert!(errors[0].detail.contains("already the municipality's root"));
+        assert!(
+            errors[0]
+                .detail
+                .contains("already the root of the line organisation")
+        );
     }
 
     #[test]

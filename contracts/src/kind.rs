@@ -1,4 +1,4 @@
-//! The seven entity kinds and the event actions.
+//! The ten entity kinds and the event actions.
 
 use std::fmt;
 use std::str::FromStr;
@@ -30,10 +30,13 @@ pub enum EntityKind {
     Kle,
     #[serde(rename = "itaccount")]
     ItAccount,
+    Class,
+    Group,
+    Association,
 }
 
 impl EntityKind {
-    pub const ALL: [EntityKind; 7] = [
+    pub const ALL: [EntityKind; 10] = [
         EntityKind::Unit,
         EntityKind::Person,
         EntityKind::Engagement,
@@ -41,6 +44,9 @@ impl EntityKind {
         EntityKind::Address,
         EntityKind::Kle,
         EntityKind::ItAccount,
+        EntityKind::Class,
+        EntityKind::Group,
+        EntityKind::Association,
     ];
 
     /// The word in routing keys and types: `unit`, `itaccount`, …
@@ -53,6 +59,9 @@ impl EntityKind {
             EntityKind::Address => "address",
             EntityKind::Kle => "kle",
             EntityKind::ItAccount => "itaccount",
+            EntityKind::Class => "class",
+            EntityKind::Group => "group",
+            EntityKind::Association => "association",
         }
     }
 
@@ -66,6 +75,9 @@ impl EntityKind {
             EntityKind::Address => "addresses",
             EntityKind::Kle => "kle",
             EntityKind::ItAccount => "itaccounts",
+            EntityKind::Class => "classes",
+            EntityKind::Group => "groups",
+            EntityKind::Association => "associations",
         }
     }
 
@@ -113,14 +125,21 @@ pub enum Action {
     Terminated,
     /// Registered in error: removed from the present view.
     Deleted,
+    /// At midnight (Europe/Copenhagen) a segment became current without a write that day: a
+    /// future-dated change took effect.
+    Effective,
+    /// At midnight the entity's validity ended without a write that day: `current` is now null.
+    Expired,
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 6] = [
         Action::Created,
         Action::Updated,
         Action::Terminated,
         Action::Deleted,
+        Action::Effective,
+        Action::Expired,
     ];
 
     pub fn word(self) -> &'static str {
@@ -129,6 +148,8 @@ impl Action {
             Action::Updated => "updated",
             Action::Terminated => "terminated",
             Action::Deleted => "deleted",
+            Action::Effective => "effective",
+            Action::Expired => "expired",
         }
     }
 

@@ -3,7 +3,8 @@
 //! Layout:
 //! - [`kommune`]: the 98 municipalities and the `Kommune` code type.
 //! - [`values`]: validated attribute values (names, CPR, KLE numbers, contact checks).
-//! - [`kind`]: the seven entity kinds and the event actions.
+//! - [`kind`]: the ten entity kinds and the event actions.
+//! - [`facet`]: the classification's facet keys and the catalogue's deterministic class UUIDs.
 //! - [`entity`]: each kind's attributes, client-input parsing with JSON-pointer errors, references.
 //! - [`validity`]: valid-time intervals and the timeline algebra (put, clear, merge, covers, diff).
 //! - [`integrity`]: the writer's integrity rules, over a small lookup of the world they check.
@@ -25,6 +26,7 @@ pub mod document;
 pub mod entity;
 pub mod event;
 pub mod examples;
+pub mod facet;
 pub mod integrity;
 pub mod kind;
 pub mod kommune;
@@ -37,6 +39,7 @@ pub use amqp::{AmqpMessage, IncomingMessage, StoredEvent, decode};
 pub use document::{DocumentHead, EntityDocument};
 pub use entity::{Attributes, Attrs, FieldError, Reference, parse_state};
 pub use event::{DecodeError, EventType, OrgEvent, RoutingKey};
+pub use facet::Facet;
 pub use kind::{Action, EntityKind};
 pub use kommune::{Kommune, KommuneError};
 pub use validity::{Segment, Timeline, TimelineDiff, Validity};

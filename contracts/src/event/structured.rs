@@ -23,8 +23,10 @@ use uuid::Uuid;
 use super::{DATA_CONTENT_TYPE, EventType, OrgEvent, SOURCE_PREFIX, SequenceText};
 use crate::document::EntityDocument;
 use crate::entity::{
-    Address, Attributes, Attrs, Engagement, IntoAttrs, ItAccount, Kle, Manager, Person, Unit,
+    Address, Association, Attributes, Attrs, Class, Engagement, Group, IntoAttrs, ItAccount, Kle,
+    Manager, Person, Unit,
 };
+use crate::facet::Facet;
 use crate::kind::EntityKind;
 use crate::kommune::Kommune;
 use crate::validity::{Segment, Validity};
@@ -143,19 +145,25 @@ impl Serialize for StateOut<'_> {
                 name,
                 user_key,
                 unit_type,
+                unit_level,
+                hierarchy,
                 parent,
             }) => {
                 #[derive(Serialize)]
                 struct Out<'a> {
+                    hierarchy: &'a Option<Uuid>,
                     name: &'a Name,
                     parent: &'a Option<Uuid>,
-                    unit_type: &'a Option<Label>,
+                    unit_level: &'a Option<Uuid>,
+                    unit_type: &'a Option<Uuid>,
                     user_key: &'a Option<UserKey>,
                     validity: &'a Validity,
                 }
                 Out {
+                    hierarchy,
                     name,
                     parent,
+                    unit_level,
                     unit_type,
                     user_key,
                     validity,
@@ -194,8 +202,8 @@ impl Serialize for StateOut<'_> {
             }) => {
                 #[derive(Serialize)]
                 struct Out<'a> {
-                    engagement_type: &'a Option<Label>,
-                    job_title: &'a Option<Label>,
+                    engagement_type: &'a Option<Uuid>,
+                    job_title: &'a Option<Uuid>,
                     person: &'a Uuid,
                     primary: bool,
                     unit: &'a Uuid,
@@ -222,10 +230,10 @@ impl Serialize for StateOut<'_> {
             }) => {
                 #[derive(Serialize)]
                 struct Out<'a> {
-                    manager_level: &'a Option<Label>,
-                    manager_type: &'a Option<Label>,
+                    manager_level: &'a Option<Uuid>,
+                    manager_type: &'a Option<Uuid>,
                     person: &'a Option<Uuid>,
-                    responsibilities: &'a [Label],
+                    responsibilities: &'a [Uuid],
                     unit: &'a Uuid,
                     validity: &'a Validity,
                 }
@@ -287,20 +295,98 @@ impl Serialize for StateOut<'_> {
                 it_system,
                 user_id,
                 external_id,
+                engagements,
             }) => {
                 #[derive(Serialize)]
                 struct Out<'a> {
+                    engagements: &'a [Uuid],
                     external_id: &'a Option<Label>,
-                    it_system: &'a Option<Label>,
+                    it_system: &'a Uuid,
                     person: &'a Uuid,
                     user_id: &'a UserKey,
                     validity: &'a Validity,
                 }
                 Out {
+                    engagements,
                     external_id,
                     it_system,
                     person,
                     user_id,
+                    validity,
+                }
+                .serialize(s)
+            }
+            Attrs::Class(Class {
+                facet,
+                user_key,
+                title,
+                parent,
+            }) => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    facet: &'a Facet,
+                    parent: &'a Option<Uuid>,
+                    title: &'a Name,
+                    user_key: &'a UserKey,
+                    validity: &'a Validity,
+                }
+                Out {
+                    facet,
+                    parent,
+                    title,
+                    user_key,
+                    validity,
+                }
+                .serialize(s)
+            }
+            Attrs::Group(Group {
+                name,
+                user_key,
+                group_type,
+                parent,
+                unit,
+            }) => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    group_type: &'a Uuid,
+                    name: &'a Name,
+                    parent: &'a Option<Uuid>,
+                    unit: &'a Option<Uuid>,
+                    user_key: &'a Option<UserKey>,
+                    validity: &'a Validity,
+                }
+                Out {
+                    group_type,
+                    name,
+                    parent,
+                    unit,
+                    user_key,
+                    validity,
+                }
+                .serialize(s)
+            }
+            Attrs::Association(Association {
+                person,
+                unit,
+                group,
+                association_type,
+                user_key,
+            }) => {
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    association_type: &'a Uuid,
+                    group: &'a Option<Uuid>,
+                    person: &'a Uuid,
+                    unit: &'a Option<Uuid>,
+                    user_key: &'a Option<UserKey>,
+                    validity: &'a Validity,
+                }
+                Out {
+                    association_type,
+                    group,
+                    person,
+                    unit,
+                    user_key,
                     validity,
                 }
                 .serialize(s)
@@ -656,15 +742,26 @@ mod tests {
 
     fn attrs(kind: EntityKind) -> BoxedStrategy<Attrs> {
         match kind {
-            EntityKind::Unit => (name(), of(key()), of(label()), of(uuid()))
-                .prop_map(|(name, user_key, unit_type, parent)| {
-                    Attrs::Unit(Unit {
-                        name,
-                        user_key,
-                        unit_type,
-                        parent,
-                    })
-                })
+            EntityKind::Unit => (
+                name(),
+                of(key()),
+                of(uuid()),
+                of(uuid()),
+                of(uuid()),
+                of(uuid()),
+            )
+                .prop_map(
+                    |(name, user_key, unit_type, unit_level, hierarchy, parent)| {
+                        Attrs::Unit(Unit {
+                            name,
+                            user_key,
+                            unit_type,
+                            unit_level,
+                            hierarchy,
+                            parent,
+                        })
+                    },
+                )
                 .boxed(),
             EntityKind::Person => (
                 name(),
@@ -684,8 +781,8 @@ mod tests {
             EntityKind::Engagement => (
                 uuid(),
                 uuid(),
-                of(label()),
-                of(label()),
+                of(uuid()),
+                of(uuid()),
                 any::<bool>(),
                 of(key()),
             )
@@ -705,9 +802,9 @@ mod tests {
             EntityKind::Manager => (
                 uuid(),
                 of(uuid()),
-                of(label()),
-                of(label()),
-                vec(label(), 0..3),
+                of(uuid()),
+                of(uuid()),
+                vec(uuid(), 0..3),
             )
                 .prop_map(
                     |(unit, person, manager_type, manager_level, responsibilities)| {
@@ -773,13 +870,56 @@ mod tests {
                     })
                 })
                 .boxed(),
-            EntityKind::ItAccount => (uuid(), of(label()), key(), of(label()))
-                .prop_map(|(person, it_system, user_id, external_id)| {
+            EntityKind::ItAccount => (uuid(), uuid(), key(), of(label()), vec(uuid(), 0..3))
+                .prop_map(|(person, it_system, user_id, external_id, engagements)| {
                     Attrs::ItAccount(ItAccount {
                         person,
                         it_system,
                         user_id,
                         external_id,
+                        engagements,
+                    })
+                })
+                .boxed(),
+            EntityKind::Class => (
+                prop::sample::select(Facet::ALL.to_vec()),
+                key(),
+                name(),
+                of(uuid()),
+            )
+                .prop_map(|(facet, user_key, title, parent)| {
+                    Attrs::Class(Class {
+                        facet,
+                        user_key,
+                        title,
+                        parent,
+                    })
+                })
+                .boxed(),
+            EntityKind::Group => (name(), of(key()), uuid(), of(uuid()), of(uuid()))
+                .prop_map(|(name, user_key, group_type, parent, unit)| {
+                    Attrs::Group(Group {
+                        name,
+                        user_key,
+                        group_type,
+                        parent,
+                        unit,
+                    })
+                })
+                .boxed(),
+            EntityKind::Association => (uuid(), uuid(), any::<bool>(), uuid(), of(key()))
+                .prop_map(|(person, place, in_group, association_type, user_key)| {
+                    let (unit, group) = if in_group {
+                        (None, Some(place))
+                    } else {
+                        (Some(place), None)
+                    };
+                    Attrs::Association(Association {
+                        person,
+                        unit,
+                        group,
+                        association_type,
+                        user_key,
                     })
                 })
                 .boxed(),
@@ -789,11 +929,16 @@ mod tests {
     /// Any event: every kind and action, several segments, optional attributes, CPR (which must
     /// not be written), odd text, the whole range of versions and sequences.
     fn event() -> impl Strategy<Value = OrgEvent> {
-        (0usize..7)
+        (0usize..EntityKind::ALL.len())
             .prop_flat_map(|k| {
                 let kind = EntityKind::ALL[k];
                 (
-                    (Just(kind), 0usize..4, 0usize..98, any::<bool>()),
+                    (
+                        Just(kind),
+                        0usize..Action::ALL.len(),
+                        0usize..98,
+                        any::<bool>(),
+                    ),
                     (
                         vec((attrs(kind), 1i64..800), 0..4),
                         any::<bool>(),

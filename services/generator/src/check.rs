@@ -226,13 +226,71 @@ impl Lookup for World {
     async fn root_besides(
         &mut self,
         unit: Uuid,
+        hierarchy: Option<Uuid>,
+        during: Validity,
+    ) -> Result<Option<Uuid>, Infallible> {
+        let entities = &self.entities;
+        let mut others: Vec<Uuid> = self
+            .roots
+            .keys()
+            .filter(|other| **other != unit)
+            .filter(|other| {
+                entities.get(other).is_some_and(|e| {
+                    e.timeline.segments().iter().any(|s| {
+                        matches!(&s.attrs, Attrs::Unit(u) if u.parent.is_none() && u.hierarchy == hierarchy)
+                            && s.validity.overlaps(&during)
+                    })
+                })
+            })
+            .copied()
+            .collect();
+        others.sort();
+        Ok(others.first().copied())
+    }
+
+    async fn primary_besides(
+        &mut self,
+        person: Uuid,
+        engagement: Uuid,
+        during: Validity,
+    ) -> Result<Option<Uuid>, Infallible> {
+        let Some(sources) = self.referenced_by.get(&person) else {
+            return Ok(None);
+        };
+        let mut others: Vec<Uuid> = sources
+            .iter()
+            .filter(|other| **other != engagement)
+            .filter(|other| {
+                self.entities.get(other).is_some_and(|e| {
+                    e.timeline.segments().iter().any(|s| {
+                        matches!(&s.attrs, Attrs::Engagement(x) if x.primary && x.person == person)
+                            && s.validity.overlaps(&during)
+                    })
+                })
+            })
+            .copied()
+            .collect();
+        others.sort();
+        Ok(others.first().copied())
+    }
+
+    async fn class_key_besides(
+        &mut self,
+        class: Uuid,
+        facet: orghub_contracts::Facet,
+        user_key: &str,
         during: Validity,
     ) -> Result<Option<Uuid>, Infallible> {
         let mut others: Vec<Uuid> = self
-            .roots
+            .entities
             .iter()
-            .filter(|(other, intervals)| {
-                **other != unit && intervals.iter().any(|v| v.overlaps(&during))
+            .filter(|(other, e)| {
+                **other != class
+                    && e.kind == EntityKind::Class
+                    && e.timeline.segments().iter().any(|s| {
+                        matches!(&s.attrs, Attrs::Class(c) if c.facet == facet && c.user_key.as_str() == user_key)
+                            && s.validity.overlaps(&during)
+                    })
             })
             .map(|(other, _)| *other)
             .collect();

@@ -240,6 +240,9 @@ pub struct Stats {
     pub addresses: u64,
     pub kle: u64,
     pub itaccounts: u64,
+    pub classes: u64,
+    pub groups: u64,
+    pub associations: u64,
 }
 
 impl Stats {
@@ -253,6 +256,9 @@ impl Stats {
             EntityKind::Address => &mut self.addresses,
             EntityKind::Kle => &mut self.kle,
             EntityKind::ItAccount => &mut self.itaccounts,
+            EntityKind::Class => &mut self.classes,
+            EntityKind::Group => &mut self.groups,
+            EntityKind::Association => &mut self.associations,
         };
         *n += 1;
     }
@@ -266,6 +272,9 @@ impl Stats {
             + self.addresses
             + self.kle
             + self.itaccounts
+            + self.classes
+            + self.groups
+            + self.associations
     }
 }
 

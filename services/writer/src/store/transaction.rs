@@ -279,6 +279,8 @@ impl Tx {
             Action::Updated => Outcome::Updated,
             Action::Terminated => Outcome::Terminated,
             Action::Deleted => Outcome::Deleted,
+            // Midnight transitions are never the result of a write.
+            Action::Effective | Action::Expired => Outcome::Updated,
         })
     }
 
@@ -486,9 +488,11 @@ impl Lookup for Tx {
             }))
     }
 
+    // TODO(#12, writer helper): per hierarchy; today any root of any hierarchy counts.
     async fn root_besides(
         &mut self,
         unit: Uuid,
+        _hierarchy: Option<Uuid>,
         during: Validity,
     ) -> Result<Option<Uuid>, WriteError> {
         for (source, rows) in &self.pending.references {
@@ -515,6 +519,27 @@ impl Lookup for Tx {
         .fetch_optional(&mut *self.db)
         .await?;
         Ok(other)
+    }
+
+    // TODO(#12, writer helper): enforce.
+    async fn primary_besides(
+        &mut self,
+        _person: Uuid,
+        _engagement: Uuid,
+        _during: Validity,
+    ) -> Result<Option<Uuid>, WriteError> {
+        Ok(None)
+    }
+
+    // TODO(#12, writer helper): enforce.
+    async fn class_key_besides(
+        &mut self,
+        _class: Uuid,
+        _facet: orghub_contracts::Facet,
+        _user_key: &str,
+        _during: Validity,
+    ) -> Result<Option<Uuid>, WriteError> {
+        Ok(None)
     }
 
     async fn dependents(&mut self, target: Uuid) -> Result<Vec<Dependent>, WriteError> {
