@@ -9,13 +9,21 @@
 //!   token API.
 //! - [`Readiness`]: the body of `/readyz`.
 //! - [`SnapshotHead`]: the first line of `GET /snapshot`.
+//! - Per kind, generic over its attributes: [`PutBody`] and [`TerminateBody`] (the bodies of a
+//!   write), [`Written`] (its answer), [`History`] of [`Registration`]s, a [`Page`] of a list;
+//!   [`Change`]s and the [`ChangesAnswer`] of `POST /changes`. [`crate::openapi`] names their
+//!   schemas per kind (`UnitPut`, `UnitWritten`, …).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::document::EntityDocument;
 pub use crate::entity::FieldError;
-use crate::kind::EntityKind;
+use crate::kind::{Action, EntityKind};
+use crate::kommune::Kommune;
+use crate::validity::{Timeline, Validity};
+use crate::values::Note;
 
 /// The `type` URI of every problem starts with this, followed by the kind's slug.
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:orghub:problem:";
@@ -179,6 +187,147 @@ impl Readiness {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SnapshotHead {
     pub sequence: u64,
+}
+
+/// The validity of a state a client writes: unlike a stored one, `to` may be left out.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // only its schema is used
+struct ValidityInput {
+    from: NaiveDate,
+    /// Exclusive; absent or null: open-ended.
+    #[serde(default)]
+    to: Option<NaiveDate>,
+}
+
+/// One state of a kind for one validity interval, as a client writes it: `validity` and the
+/// kind's attributes (the writer refuses any other field).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}State", deny_unknown_fields)]
+pub struct State<A> {
+    #[schemars(with = "ValidityInput")]
+    pub validity: Validity,
+    #[serde(flatten)]
+    pub attrs: A,
+}
+
+/// The body of `PUT /{kind-path}/{uuid}`: the state and an optional note for the registration.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}Put", deny_unknown_fields)]
+pub struct PutBody<A> {
+    #[serde(flatten)]
+    pub state: State<A>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
+}
+
+/// The body of `POST /{kind-path}/{uuid}/terminate`.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Terminate")]
+pub struct TerminateBody {
+    /// The date validity ends, exclusive.
+    pub to: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<Note>,
+}
+
+/// The answer of a write (`PUT`, `terminate`, `DELETE`): the entity document and whether the
+/// write changed anything (`false`: same timeline, no registration, no event).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}Written")]
+pub struct Written<A> {
+    #[serde(flatten)]
+    pub document: EntityDocument<A>,
+    pub changed: bool,
+}
+
+/// One registration of an entity: the whole timeline as it was registered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}Registration")]
+pub struct Registration<A> {
+    pub version: u64,
+    pub action: Action,
+    pub registered_at: DateTime<Utc>,
+    /// The token's name (or `admin`, `midnight`) that wrote it.
+    pub actor: String,
+    pub note: Option<String>,
+    pub deleted: bool,
+    pub timeline: Timeline<A>,
+}
+
+/// The answer of `GET /{kind-path}/{uuid}/history`: a page of registrations, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}History")]
+pub struct History<A> {
+    pub uuid: Uuid,
+    pub kind: EntityKind,
+    pub kommune: Kommune,
+    pub registrations: Vec<Registration<A>>,
+    /// The `cursor` of the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The answer of `GET /{kind-path}`: a page of live entity documents in UUID order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}Page")]
+pub struct Page<A> {
+    pub items: Vec<EntityDocument<A>>,
+    /// The `cursor` of the next page; null on the last.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// A `put` of one state in `POST /changes`.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{A}PutChange")]
+pub struct PutChange<A> {
+    /// `put`.
+    pub op: String,
+    /// The kind's word (`unit`) or path (`units`).
+    pub kind: EntityKind,
+    pub uuid: Uuid,
+    pub state: State<A>,
+}
+
+/// A `terminate` or `delete` in `POST /changes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum Change {
+    #[schemars(title = "TerminateChange")]
+    Terminate {
+        kind: EntityKind,
+        uuid: Uuid,
+        /// The date validity ends, exclusive.
+        to: NaiveDate,
+    },
+    #[schemars(title = "DeleteChange")]
+    Delete { kind: EntityKind, uuid: Uuid },
+}
+
+/// What one operation of `POST /changes` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ChangeResult {
+    pub kind: EntityKind,
+    pub uuid: Uuid,
+    pub outcome: Outcome,
+    pub changed: bool,
+    pub version: u64,
+}
+
+/// How a write ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Terminated,
+    Deleted,
+    /// Same timeline as before: no registration, no event.
+    Unchanged,
+}
+
+/// The answer of `POST /changes`: one result per operation, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ChangesAnswer {
+    pub results: Vec<ChangeResult>,
 }
 
 #[cfg(test)]

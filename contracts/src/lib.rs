@@ -17,7 +17,9 @@
 //! - [`schema`]: JSON Schemas of each kind's event data, generated from these types.
 //! - [`examples`]: deterministic example events, the source of `contracts/examples/`.
 //! - [`api`]: the writer API's own request and answer types (problems, import summary, tokens,
-//!   readiness), shared by the writer and its clients.
+//!   readiness, each kind's bodies and answers), shared by the writer and its clients.
+//! - [`openapi`]: the writer API's OpenAPI 3.1 document, a typed path per kind and operation,
+//!   generated from these types (committed as `contracts/openapi.json`).
 
 pub mod amqp;
 pub mod api;
@@ -31,6 +33,7 @@ pub mod integrity;
 pub mod kind;
 pub mod kommune;
 pub mod limits;
+pub mod openapi;
 pub mod schema;
 pub mod validity;
 pub mod values;

@@ -194,6 +194,19 @@ impl Note {
     }
 }
 
+impl schemars::JsonSchema for Note {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Note".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": Note::MAX_CHARS,
+            "description": "Free text kept with the registration: at most 1000 characters, no control characters but line breaks and tabs."
+        })
+    }
+}
+
 /// Validates an e-mail address (RFC 5321 syntax, ≤ 254 characters).
 pub fn check_email(input: &str) -> Result<(), ValueError> {
     if input.len() > 254 || !email_address::EmailAddress::is_valid(input) {

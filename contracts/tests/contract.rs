@@ -53,6 +53,15 @@ fn committed_schemas_equal_the_generated_ones() {
 }
 
 #[test]
+fn the_committed_openapi_document_equals_the_generated_one() {
+    let drift = check_generated(
+        &contracts_dir().join("openapi.json"),
+        &orghub_contracts::openapi::render(),
+    );
+    assert!(drift.is_none(), "{drift:?}\nregenerate with: {REGENERATE}");
+}
+
+#[test]
 fn committed_examples_equal_the_generated_ones() {
     let drift: Vec<String> = EventType::all()
         .filter_map(|t| {
