@@ -44,7 +44,7 @@ pub struct AppState {
     pub amqp_addr: String,
 }
 
-/// The router with every route of [`openapi::ROUTES`].
+/// The router with every route of the OpenAPI document ([`openapi::document`]).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/v1/admin/tokens", get(admin::list).post(admin::create))
