@@ -4,3 +4,4 @@
 mod api;
 pub(crate) mod faults;
 mod integrity;
+mod openapi;
