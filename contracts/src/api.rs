@@ -247,7 +247,7 @@ pub struct Registration<A> {
     pub version: u64,
     pub action: Action,
     pub registered_at: DateTime<Utc>,
-    /// The token's name (or `admin`, `midnight`) that wrote it.
+    /// Who wrote it: `token:<name>:<id>`, or `admin` for the admin token.
     pub actor: String,
     pub note: Option<String>,
     pub deleted: bool,
