@@ -148,14 +148,34 @@ fn data_schemas_reject_documents_of_another_kind() {
 }
 
 #[test]
-fn the_asyncapi_document_names_every_event_type() {
+fn the_asyncapi_document_has_a_message_for_every_event_type() {
     let text =
         std::fs::read_to_string(contracts_dir().join("asyncapi.yaml")).expect("asyncapi.yaml");
     let missing: Vec<String> = EventType::all()
-        .map(|t| t.to_string())
-        .filter(|t| !text.contains(t.as_str()))
+        .flat_map(|t| {
+            let action = t.action.word();
+            let name = format!("{}{}{}", t.kind, action[..1].to_uppercase(), &action[1..]);
+            [
+                format!("messageType: {t}"),
+                format!("- $ref: '#/channels/orgEvents/messages/{name}'"),
+                format!("$ref: '#/components/messages/{name}'"),
+                format!("$ref: './schemas/{}'", schema::file_name(t.kind)),
+            ]
+        })
+        .filter(|line| !text.contains(line.as_str()))
         .collect();
     assert!(missing.is_empty(), "asyncapi.yaml lacks {missing:?}");
+    for list in ["kind", "action"] {
+        let words: Vec<&str> = match list {
+            "kind" => EntityKind::ALL.iter().map(|k| k.word()).collect(),
+            _ => Action::ALL.iter().map(|a| a.word()).collect(),
+        };
+        let line = format!("enum: [{}]", words.join(", "));
+        assert!(
+            text.contains(&line),
+            "asyncapi.yaml: the {list} parameter lacks `{line}`"
+        );
+    }
 }
 
 fn unit_created() -> Value {
