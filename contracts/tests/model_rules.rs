@@ -1,7 +1,8 @@
 //! Contract tests of what a consumer can rely on beyond the field types: class references name
 //! their facet in the schemas and resolve by UUID, an association belongs to exactly one of a unit
 //! and a group, an IT account names its IT system, facet keys round-trip, and the midnight
-//! examples (`effective`, `expired`) change only `current`.
+//! examples (`effective`, `expired`) change only `current`; and the README catalogue shows the
+//! committed example and names every kind, action and class reference.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -317,5 +318,47 @@ fn an_expired_example_is_the_day_the_validity_ended() {
         assert_eq!(end, NaiveDate::from_ymd_opt(2026, 9, 1));
         assert!(expired.traceparent.is_none(), "{kind}: no request");
         assert!(!expired.data.deleted);
+    }
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("contracts/README.md")
+}
+
+#[test]
+fn the_readme_example_is_the_committed_example() {
+    let readme = readme();
+    let intro = "Example, `examples/engagement.created.json`";
+    let after = &readme[readme.find(intro).expect("the README shows an example")..];
+    let start = after.find("```json\n").expect("a json block") + "```json\n".len();
+    let block = &after[start..start + after[start..].find("```").expect("the block ends")];
+    let committed = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/engagement.created.json"),
+    )
+    .expect("example");
+    assert_eq!(block, committed);
+}
+
+#[test]
+fn the_readme_names_every_kind_and_what_references_which_facet() {
+    let readme = readme();
+    for kind in EntityKind::ALL {
+        let row = format!("| `{kind}` | `{}` |", kind.path());
+        assert!(readme.contains(&row), "the kinds table lacks {row}");
+        assert!(
+            readme.contains(&format!("### `{kind}`")),
+            "no section for {kind}"
+        );
+    }
+    for attr in facet::CLASS_ATTRIBUTES {
+        let row = format!("| `{}` | `{}.{}", attr.facet, attr.kind, attr.field);
+        assert!(readme.contains(&row), "the facets table lacks {row}");
+    }
+    for action in Action::ALL {
+        assert!(
+            readme.contains(&format!("| `{action}` |")),
+            "no row for {action}"
+        );
     }
 }
