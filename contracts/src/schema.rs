@@ -1,5 +1,9 @@
 //! JSON Schemas (2020-12) of each kind's event `data`, generated from the Rust types.
 //!
+//! Beyond what the types derive: every class reference names its facet with the custom keyword
+//! [`FACET_KEYWORD`] (from [`crate::facet::CLASS_ATTRIBUTES`]), and an association's segment needs
+//! exactly one of `unit` and `group` (`oneOf`), the rule its `check` enforces on input.
+//!
 //! The committed files in `contracts/schemas/` must equal [`render`]'s output; the contract test
 //! fails on drift and says how to regenerate them.
 
