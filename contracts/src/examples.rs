@@ -25,9 +25,13 @@ fn uuid(n: u128) -> Uuid {
     Uuid::from_u128(0x5f1c_0000_0000_4000_8000_0000_0000_0000 | n)
 }
 
-/// The example entities' UUIDs, fixed so examples reference each other.
+/// The example entities' UUIDs, fixed so examples reference each other. The example class is the
+/// standard catalogue's job title `paedagog`, the one the engagement example references first.
 pub fn entity_uuid(kind: EntityKind) -> Uuid {
-    uuid(EntityKind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u128 + 1)
+    match kind {
+        EntityKind::Class => class(Facet::JobTitle, "paedagog"),
+        _ => uuid(EntityKind::ALL.iter().position(|k| *k == kind).unwrap_or(0) as u128 + 1),
+    }
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -205,9 +209,18 @@ fn states(kind: EntityKind) -> (Attrs, Attrs) {
     }
 }
 
-/// The example event of one kind and action: version 1 created, 2 updated (registered on
-/// 2 March, a change from 1 April), 3 effective (1 April: that change took effect), 4 terminated
-/// (at 1 September), 5 expired (1 September: the validity ended), 6 deleted.
+/// The example event of one kind and action, all six telling one entity's life in 2026:
+///
+/// 1. `created` (2 March): valid from 2024-01-01, open-ended; `current` is that state.
+/// 2. `updated` (2 March): a change from 1 April is registered ahead; `current` is still the
+///    first state, the timeline has both.
+/// 3. `effective` (just after midnight into 1 April, Europe/Copenhagen): nobody wrote that day,
+///    the future-dated segment became `current`; the timeline is unchanged.
+/// 4. `terminated` (4 May): the validity ends at 1 September; `current` is still the second state.
+/// 5. `expired` (just after midnight into 1 September): the validity ended, `current` is null.
+/// 6. `deleted` (7 September): registered in error after all; empty timeline.
+///
+/// The midnight events carry no `traceparent`: no request caused them.
 pub fn event(ty: EventType) -> OrgEvent {
     let (first, second) = states(ty.kind);
     let start = Validity::open(date(2024, 1, 1));
@@ -234,7 +247,8 @@ pub fn event(ty: EventType) -> OrgEvent {
         .position(|k| *k == ty.kind)
         .unwrap_or(0) as u64;
     let registered_at = match ty.action {
-        // Midnight transitions are registered just after midnight Europe/Copenhagen.
+        // Midnight transitions are registered just after midnight Europe/Copenhagen, which is
+        // on summer time (UTC+2) on both 1 April and 1 September.
         Action::Effective | Action::Expired => {
             Utc.with_ymd_and_hms(
                 today.year(),
@@ -277,7 +291,10 @@ pub fn event(ty: EventType) -> OrgEvent {
         time: registered_at,
         entity_version: version,
         sequence: 1000 + kind_index * 10 + version,
-        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        traceparent: match ty.action {
+            Action::Effective | Action::Expired => None,
+            _ => Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        },
         data,
     }
 }

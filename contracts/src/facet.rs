@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::kind::EntityKind;
 use crate::kommune::Kommune;
 
 /// A facet key: the code list a class belongs to, fixed for the class's life.
@@ -91,6 +92,52 @@ impl FromStr for Facet {
             )
         })
     }
+}
+
+/// A class reference: an attribute of a kind that holds the UUID of a `class` of one facet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassAttribute {
+    pub kind: EntityKind,
+    /// The attribute's name in a state (for `responsibilities`, a list of class UUIDs).
+    pub field: &'static str,
+    pub facet: Facet,
+}
+
+const fn attr(kind: EntityKind, field: &'static str, facet: Facet) -> ClassAttribute {
+    ClassAttribute { kind, field, facet }
+}
+
+/// Every class reference of every kind, as the schemas announce them (`x-orghub-facet`) and
+/// caches resolve them to titles. A `class`'s own `parent` is not listed: its facet is the class's.
+pub const CLASS_ATTRIBUTES: [ClassAttribute; 11] = [
+    attr(EntityKind::Unit, "unit_type", Facet::UnitType),
+    attr(EntityKind::Unit, "unit_level", Facet::UnitLevel),
+    attr(EntityKind::Unit, "hierarchy", Facet::Hierarchy),
+    attr(EntityKind::Engagement, "job_title", Facet::JobTitle),
+    attr(
+        EntityKind::Engagement,
+        "engagement_type",
+        Facet::EngagementType,
+    ),
+    attr(EntityKind::Manager, "manager_type", Facet::ManagerType),
+    attr(EntityKind::Manager, "manager_level", Facet::ManagerLevel),
+    attr(
+        EntityKind::Manager,
+        "responsibilities",
+        Facet::Responsibility,
+    ),
+    attr(EntityKind::ItAccount, "it_system", Facet::ItSystem),
+    attr(EntityKind::Group, "group_type", Facet::GroupType),
+    attr(
+        EntityKind::Association,
+        "association_type",
+        Facet::AssociationType,
+    ),
+];
+
+/// The class references of one kind.
+pub fn class_attributes(kind: EntityKind) -> impl Iterator<Item = ClassAttribute> {
+    CLASS_ATTRIBUTES.into_iter().filter(move |a| a.kind == kind)
 }
 
 /// The namespace of orghub's deterministic class UUIDs (a UUIDv5 of the URL below in the URL

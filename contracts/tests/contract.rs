@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use orghub_contracts::event::format_sequence;
 use orghub_contracts::{
-    DecodeError, EntityKind, EventType, IncomingMessage, OrgEvent, decode, examples, schema,
+    Action, DecodeError, EntityKind, EventType, IncomingMessage, OrgEvent, decode, examples, schema,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -127,7 +127,7 @@ fn every_example_validates_against_the_envelope_and_its_data_schema() {
         assert!(example["entityversion"].is_u64());
         seen += 1;
     }
-    assert_eq!(seen, 28);
+    assert_eq!(seen, EntityKind::ALL.len() * Action::ALL.len());
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn every_example_round_trips_through_the_rust_types() {
 fn data_schemas_reject_documents_of_another_kind() {
     let person = examples::event(EventType {
         kind: EntityKind::Person,
-        action: orghub_contracts::Action::Created,
+        action: Action::Created,
     });
     let doc = person.to_json()["data"].clone();
     assert!(!errors(&data_validator(EntityKind::Unit), &doc).is_empty());
@@ -157,20 +157,40 @@ fn data_schemas_reject_documents_of_another_kind() {
 }
 
 #[test]
-fn the_asyncapi_document_names_every_event_type() {
+fn the_asyncapi_document_has_a_message_for_every_event_type() {
     let text =
         std::fs::read_to_string(contracts_dir().join("asyncapi.yaml")).expect("asyncapi.yaml");
     let missing: Vec<String> = EventType::all()
-        .map(|t| t.to_string())
-        .filter(|t| !text.contains(t.as_str()))
+        .flat_map(|t| {
+            let action = t.action.word();
+            let name = format!("{}{}{}", t.kind, action[..1].to_uppercase(), &action[1..]);
+            [
+                format!("messageType: {t}"),
+                format!("- $ref: '#/channels/orgEvents/messages/{name}'"),
+                format!("$ref: '#/components/messages/{name}'"),
+                format!("$ref: './schemas/{}'", schema::file_name(t.kind)),
+            ]
+        })
+        .filter(|line| !text.contains(line.as_str()))
         .collect();
     assert!(missing.is_empty(), "asyncapi.yaml lacks {missing:?}");
+    for list in ["kind", "action"] {
+        let words: Vec<&str> = match list {
+            "kind" => EntityKind::ALL.iter().map(|k| k.word()).collect(),
+            _ => Action::ALL.iter().map(|a| a.word()).collect(),
+        };
+        let line = format!("enum: [{}]", words.join(", "));
+        assert!(
+            text.contains(&line),
+            "asyncapi.yaml: the {list} parameter lacks `{line}`"
+        );
+    }
 }
 
 fn unit_created() -> Value {
     examples::event(EventType {
         kind: EntityKind::Unit,
-        action: orghub_contracts::Action::Created,
+        action: Action::Created,
     })
     .to_json()
 }
@@ -246,7 +266,7 @@ fn decoding_names_what_is_wrong() {
 fn amqp_messages_carry_the_contracted_properties() {
     let event = examples::event(EventType {
         kind: EntityKind::Engagement,
-        action: orghub_contracts::Action::Created,
+        action: Action::Created,
     });
     let msg = event.to_amqp();
     assert_eq!(msg.routing_key, "org.751.engagement.created");
@@ -280,7 +300,7 @@ fn amqp_messages_carry_the_contracted_properties() {
 fn binary_mode_deliveries_decode_with_either_header_prefix() {
     let event = examples::event(EventType {
         kind: EntityKind::Kle,
-        action: orghub_contracts::Action::Updated,
+        action: Action::Updated,
     });
     let ce = event.to_json();
     let data = serde_json::to_vec(&ce["data"]).expect("data");
@@ -317,8 +337,8 @@ fn binary_mode_deliveries_decode_with_either_header_prefix() {
 
 proptest! {
     #[test]
-    fn events_round_trip_through_amqp(kind in 0usize..7, action in 0usize..4, sequence in 0u64..u64::MAX / 2, extra in 0u64..1000) {
-        let ty = EventType { kind: EntityKind::ALL[kind], action: orghub_contracts::Action::ALL[action] };
+    fn events_round_trip_through_amqp(kind in 0usize..EntityKind::ALL.len(), action in 0usize..Action::ALL.len(), sequence in 0u64..u64::MAX / 2, extra in 0u64..1000) {
+        let ty = EventType { kind: EntityKind::ALL[kind], action: Action::ALL[action] };
         let mut event = examples::event(ty);
         event.sequence = sequence;
         event.entity_version += extra;
