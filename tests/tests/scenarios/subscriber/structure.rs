@@ -456,6 +456,37 @@ async fn classes_groups_and_associations_reach_the_cache_and_a_class_rename_show
     .fetch_all(pool)
     .await
     .expect("versions");
+    // A rename from next month is the class's next version, but not today's title.
+    let next_month = today()
+        .checked_add_days(chrono::Days::new(30))
+        .expect("date");
+    put(
+        &writer,
+        "classes",
+        paedagog,
+        json!({"validity": {"from": next_month.to_string()}, "facet": "job_title",
+               "user_key": "paedagog", "title": "Pædagog fra næste måned"}),
+    )
+    .await;
+    eventually(
+        DEADLINE,
+        "the class's second version in the cache",
+        || async {
+            let version: i64 =
+                sqlx::query_scalar("SELECT version FROM orghub_cache.entity WHERE uuid = $1")
+                    .bind(paedagog)
+                    .fetch_one(pool)
+                    .await
+                    .expect("class row");
+            (version == 2).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        unit_engagements(pool, id(2)).await[0].4.as_deref(),
+        Some("Pædagog"),
+        "titles are the classes' titles today"
+    );
     put_class(
         &writer,
         Facet::JobTitle,
@@ -464,7 +495,7 @@ async fn classes_groups_and_associations_reach_the_cache_and_a_class_rename_show
     )
     .await;
     let after = writer.events(K).await;
-    assert_eq!(after.len(), before.len() + 1, "one event: the class's");
+    assert_eq!(after.len(), before.len() + 2, "two events: the class's");
     assert_eq!(engagement_events(&after), engagement_events(&before));
     eventually(
         DEADLINE,
