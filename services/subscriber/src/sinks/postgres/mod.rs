@@ -25,7 +25,8 @@
 //! event shows in every referencing row at once: the hub does not re-publish referencing
 //! entities, and the cache does not need it to. A join does the same for any class column:
 //! `JOIN orghub_cache.classes c ON c.uuid = e.engagement_type`. A reference to a class the cache
-//! does not hold, or one not valid today, has a null title.
+//! does not hold, or one not valid today, has a null title. A class's own `parent` is
+//! resolved by joining `classes` to itself.
 //!
 //! Two consumer queries, in [`queries`] and run by the scenario tests:
 //!
@@ -54,6 +55,10 @@
 //! layout drops and recreates the views once at start, in the DDL's transaction. Cached documents
 //! are kept: a label cached before class references shows as a null `uuid` column (never an
 //! error) until the entity's next event or a `resync` replaces it.
+//! Recreated views lose the grants given on them: a fagsystem that grants its readers access per
+//! view should use `ALTER DEFAULT PRIVILEGES IN SCHEMA <schema> GRANT SELECT ON TABLES TO ...`
+//! (or grant again after an upgrade); a fagsystem view built on ours makes the start fail with
+//! PostgreSQL's "other objects depend on it" instead of being dropped with ours.
 //!
 //! # Errors
 //!
