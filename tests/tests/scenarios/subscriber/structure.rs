@@ -406,6 +406,17 @@ async fn classes_groups_and_associations_reach_the_cache_and_a_class_rename_show
         ],
         "the MED committee's members, not the project group's nor the unit's"
     );
+    assert_eq!(
+        committee(pool, id(2)).await,
+        [(
+            "Børn og Unge".into(),
+            id(23),
+            "Dorte".into(),
+            "Dahl".into(),
+            "Tillidsrepræsentant".into()
+        )],
+        "a unit's associations answer the same query"
+    );
     let paedagog = class(Facet::JobTitle, "paedagog");
     let leder = class(Facet::JobTitle, "paedagogisk-leder");
     assert_eq!(

@@ -2,8 +2,9 @@
 //! schema `orghub_cache`, one `.sql` file each (`queries/`), so the documentation, the README and
 //! the scenario tests that run them all use the same text.
 
-/// The members of a committee (a MED committee, a project group: any `group`) today, with their
-/// names and their role's title. `$1`: the group's uuid.
+/// The members of a committee today (a MED committee, as a unit of the MED organisation or as a
+/// group; a project group; any unit or group people are associated with), with their names and
+/// their role's title. `$1`: the unit's or the group's uuid.
 ///
 #[doc = concat!("```sql\n", include_str!("queries/committee_members.sql"), "```")]
 pub const COMMITTEE_MEMBERS: &str = include_str!("queries/committee_members.sql");
