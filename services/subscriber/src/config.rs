@@ -42,7 +42,9 @@ pub const FILE_HELP: &str = r#"CONFIG FILE (TOML; flags and environment variable
 
   [[bindings]]                    one or more; the queue is bound with org.<kommune>.<kind>.*
   kommune = "751"                 the kommunekode (0751 is accepted)
-  kinds = ["unit", "engagement"]  optional; absent or empty = all seven kinds
+  kinds = ["unit", "engagement"]  optional; absent or empty = all ten kinds (unit, person,
+                                  engagement, manager, address, kle, itaccount, class, group,
+                                  association)
 
   [retry]                         optional section
   in_process = 3                  retries inside the process, with jittered exponential backoff
@@ -553,9 +555,14 @@ mod tests {
         assert_eq!(c.metrics_listen.to_string(), DEFAULT_METRICS_LISTEN);
         assert_eq!((c.batch_size, c.prefetch), (200, 500));
         assert_eq!(c.bindings.len(), 1);
-        assert_eq!(c.bindings[0].kinds.len(), 7);
-        assert_eq!(c.routing_keys().len(), 7);
-        assert!(c.routing_keys().contains(&"org.751.itaccount.*".to_owned()));
+        assert_eq!(c.bindings[0].kinds, EntityKind::ALL);
+        assert_eq!(c.routing_keys().len(), EntityKind::ALL.len());
+        for kind in ["itaccount", "class", "group", "association"] {
+            assert!(
+                c.routing_keys().contains(&format!("org.751.{kind}.*")),
+                "{kind}"
+            );
+        }
         assert_eq!(
             c.retry
                 .tiers
@@ -565,6 +572,25 @@ mod tests {
             ["5s", "1m", "10m"]
         );
         assert_eq!((c.retry.in_process, c.retry.delivery_limit), (3, 10));
+    }
+
+    #[test]
+    fn bindings_accept_the_classification_and_group_kinds() {
+        let c = Config::from_toml(&MINIMAL.replace(
+            "kommune = \"751\"",
+            "kommune = \"751\"\nkinds = [\"association\", \"class\", \"group\"]",
+        ))
+        .expect("valid");
+        let mut keys = c.routing_keys();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "org.751.association.*",
+                "org.751.class.*",
+                "org.751.group.*"
+            ]
+        );
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub struct CreateArgs {
     /// A municipality whose events it receives (kommunekode; repeatable).
     #[arg(long = "kommune", required = true, value_name = "KOMMUNE", value_parser = parse_kommune)]
     pub kommuner: Vec<Kommune>,
-    /// The entity kinds it receives, comma-separated or repeated [default: all seven].
+    /// The entity kinds it receives, comma-separated or repeated [default: all ten].
     #[arg(long = "kind", value_name = "KIND", value_delimiter = ',')]
     pub kinds: Vec<EntityKind>,
     /// The sink URL written into the config [default:

@@ -123,6 +123,44 @@ mod tests {
     }
 
     #[test]
+    fn midnight_events_are_versions_like_any_other_and_expiry_is_no_deletion() {
+        use orghub_contracts::{EventType, examples};
+        let mut v = Versions::default();
+        for kind in [
+            EntityKind::Class,
+            EntityKind::Group,
+            EntityKind::Association,
+        ] {
+            let created = examples::event(EventType {
+                kind,
+                action: Action::Created,
+            });
+            let mut effective = examples::event(EventType {
+                kind,
+                action: Action::Effective,
+            });
+            effective.data.uuid = created.subject();
+            effective.entity_version = created.entity_version + 1;
+            let mut expired = examples::event(EventType {
+                kind,
+                action: Action::Expired,
+            });
+            expired.data.uuid = created.subject();
+            expired.entity_version = created.entity_version + 2;
+            v.record(Held::of(&created));
+            assert!(v.is_newer(created.subject(), effective.entity_version));
+            v.record(Held::of(&effective));
+            assert!(!v.is_newer(created.subject(), created.entity_version));
+            v.record(Held::of(&expired));
+            let held = v.iter().find(|h| h.uuid == created.subject()).copied();
+            assert_eq!(
+                held.map(|h| (h.version, h.kind, h.deleted)),
+                Some((created.entity_version + 2, kind, false))
+            );
+        }
+    }
+
+    #[test]
     fn pruning_spares_what_was_learned_after_the_snapshot() {
         let mut v = Versions::default();
         v.record(held(1, 1, 5));

@@ -248,7 +248,7 @@ async fn an_operator_finds_the_poisoned_dead_letter_filters_dry_runs_replays_it_
     for text in [
         "Forbudt",
         "units named Forbudt are not allowed here",
-        "0 fields differ, 18 are equal",
+        "0 fields differ, 22 are equal",
         "orghub-error-kind",
     ] {
         assert!(

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use orghub_contracts::Kommune;
+use orghub_contracts::facet::{Facet, class_uuid};
 use orghub_subscriber::Command;
 use orghub_tests::fixtures::id;
 use orghub_tests::ops::{Ctl, queue_depth, unique_name};
@@ -15,9 +17,29 @@ use serde_json::json;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn unit(n: u32, name: &str, unit_type: &str) -> String {
-    let state = json!({"validity": {"from": "2020-01-01"}, "name": name, "unit_type": unit_type,
-                       "parent": (n > 1).then(|| id(1))});
+/// The unit type class `user_key` of kommune 751.
+fn unit_type(user_key: &str) -> uuid::Uuid {
+    class_uuid(
+        Kommune::parse("751").expect("kommune"),
+        Facet::UnitType,
+        user_key,
+    )
+}
+
+/// The import lines of the two unit types the units refer to.
+fn unit_types() -> String {
+    ["afdeling", "center"]
+        .map(|key| {
+            let state = json!({"validity": {"from": "2020-01-01"}, "facet": "unit_type",
+                               "user_key": key, "title": key});
+            json!({"kind": "class", "uuid": unit_type(key), "state": state}).to_string() + "\n"
+        })
+        .concat()
+}
+
+fn unit(n: u32, name: &str, unit_type_key: &str) -> String {
+    let state = json!({"validity": {"from": "2020-01-01"}, "name": name,
+                       "unit_type": unit_type(unit_type_key), "parent": (n > 1).then(|| id(1))});
     json!({"kind": "unit", "uuid": id(n), "state": state}).to_string() + "\n"
 }
 
@@ -28,6 +50,14 @@ async fn a_poisoned_subscriber_is_repaired_by_dlq_replay_and_converges_without_a
     let cache = TestDatabase::create().await;
     let vhost = TestVhost::create().await;
     let writer = TestWriter::start(&db.url, &vhost.amqp_url).await;
+    // The classes exist before the subscriber: it loads them from the snapshot at its start.
+    assert_eq!(
+        writer
+            .post_text("/api/v1/751/import", unit_types())
+            .await
+            .body["created"],
+        2
+    );
     let name = unique_name("poisoned");
     let spec = Spec::new(
         &name,
@@ -47,7 +77,7 @@ async fn a_poisoned_subscriber_is_repaired_by_dlq_replay_and_converges_without_a
         .expect("amqp");
     let dlq = format!("sub.{name}.dlq");
     let body: String = (1..=30)
-        .map(|n| unit(n, if n == 17 { "Forbudt" } else { "Enhed" }, "Afdeling"))
+        .map(|n| unit(n, if n == 17 { "Forbudt" } else { "Enhed" }, "afdeling"))
         .collect();
     assert_eq!(
         writer.post_text("/api/v1/751/import", body).await.body["created"],
@@ -59,13 +89,16 @@ async fn a_poisoned_subscriber_is_repaired_by_dlq_replay_and_converges_without_a
     .await;
     assert_eq!(
         writer
-            .post_text("/api/v1/751/import", unit(17, "Forbudt", "Center"))
+            .post_text("/api/v1/751/import", unit(17, "Forbudt", "center"))
             .await
             .body["updated"],
         1
     );
     let events = writer.events("751").await.len() as u64;
-    assert_eq!(events, 31);
+    assert_eq!(
+        events, 33,
+        "2 classes, 30 units and the second version of unit 17"
+    );
 
     let ctl = Ctl::new(&db.url, &vhost, &writer.base);
     eventually(DEADLINE, "two dead letters", || async {

@@ -129,8 +129,8 @@ async fn subscriber_credentials_bind_only_their_municipalities_and_touch_only_th
     );
     let other_config = create(&env, &other, &["--kommune", "101"]).await;
     assert_eq!(
-        other_config.bindings[0].kinds.len(),
-        7,
+        other_config.bindings[0].kinds,
+        orghub_contracts::EntityKind::ALL.map(|k| k.word().to_owned()),
         "all kinds by default"
     );
 

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
+use orghub_contracts::Kommune;
+use orghub_contracts::facet::{Facet, class_uuid};
 use orghub_subscriber::Command;
 use orghub_tests::fixtures::today;
 use orghub_tests::subscriber::{
@@ -80,8 +82,32 @@ fn since() -> Value {
     json!({"from": "2020-01-01"})
 }
 
-/// Creates, future-dated changes, terminations, deletes and a re-creation across all kinds.
+/// The classes the workload refers to: `(facet, user_key, title)`.
+const CLASSES: [(Facet, &str, &str); 6] = [
+    (Facet::UnitType, "afdeling", "Afdeling"),
+    (Facet::JobTitle, "sagsbehandler", "Sagsbehandler"),
+    (Facet::ManagerType, "leder", "Leder"),
+    (Facet::Responsibility, "personale", "Personale"),
+    (Facet::Responsibility, "budget", "Budget"),
+    (Facet::ItSystem, "ad", "Active Directory"),
+];
+
+/// The uuid of the workload's class `user_key` of `facet` in `k`.
+fn class(k: &str, facet: Facet, user_key: &str) -> Uuid {
+    class_uuid(Kommune::parse(k).expect("kommune"), facet, user_key)
+}
+
+/// Classes first, then creates, future-dated changes, terminations, deletes and a re-creation
+/// across all kinds.
 async fn mixed_workload(w: &TestWriter, k: &str) {
+    for (facet, user_key, title) in CLASSES {
+        ok(
+            w.put(k, "classes", class(k, facet, user_key), json!({"validity": since(), "facet": facet.key(), "user_key": user_key, "title": title})).await,
+            &format!("PUT class {user_key}"),
+        )
+        .await;
+    }
+    let afdeling = class(k, Facet::UnitType, "afdeling");
     put(
         w,
         k,
@@ -91,7 +117,7 @@ async fn mixed_workload(w: &TestWriter, k: &str) {
     )
     .await;
     for n in 2..=9 {
-        put(w, k, "units", n, json!({"validity": since(), "name": format!("Afdeling {n}"), "unit_type": "Afdeling", "parent": id(k, 1)})).await;
+        put(w, k, "units", n, json!({"validity": since(), "name": format!("Afdeling {n}"), "unit_type": afdeling, "parent": id(k, 1)})).await;
     }
     for n in 20..=25 {
         put(
@@ -104,9 +130,9 @@ async fn mixed_workload(w: &TestWriter, k: &str) {
         .await;
     }
     for n in 20..=25 {
-        put(w, k, "engagements", n + 10, json!({"validity": since(), "person": id(k, n), "unit": id(k, n - 18), "job_title": "Sagsbehandler", "primary": n % 2 == 0})).await;
+        put(w, k, "engagements", n + 10, json!({"validity": since(), "person": id(k, n), "unit": id(k, n - 18), "job_title": class(k, Facet::JobTitle, "sagsbehandler"), "primary": n % 2 == 0})).await;
     }
-    put(w, k, "managers", 40, json!({"validity": since(), "unit": id(k, 2), "person": id(k, 20), "manager_type": "Leder", "responsibilities": ["Personale", "Budget"]})).await;
+    put(w, k, "managers", 40, json!({"validity": since(), "unit": id(k, 2), "person": id(k, 20), "manager_type": class(k, Facet::ManagerType, "leder"), "responsibilities": [class(k, Facet::Responsibility, "personale"), class(k, Facet::Responsibility, "budget")]})).await;
     put(
         w,
         k,
@@ -118,13 +144,13 @@ async fn mixed_workload(w: &TestWriter, k: &str) {
     put(w, k, "addresses", 50, json!({"validity": since(), "owner": {"kind": "unit", "uuid": id(k, 2)}, "address_type": "email", "value": "post@kommune.dk", "visibility": "public"})).await;
     put(w, k, "addresses", 51, json!({"validity": since(), "owner": {"kind": "person", "uuid": id(k, 21)}, "address_type": "email", "value": "p21@kommune.dk"})).await;
     put(w, k, "kle", 60, json!({"validity": since(), "unit": id(k, 4), "kle_number": "17.01", "aspects": ["ansvarlig", "udfoerende"]})).await;
-    put(w, k, "itaccounts", 70, json!({"validity": since(), "person": id(k, 20), "it_system": "AD", "user_id": format!("AD{k}")})).await;
-    put(w, k, "itaccounts", 71, json!({"validity": since(), "person": id(k, 22), "it_system": "AD", "user_id": format!("AE{k}")})).await;
+    put(w, k, "itaccounts", 70, json!({"validity": since(), "person": id(k, 20), "it_system": class(k, Facet::ItSystem, "ad"), "user_id": format!("AD{k}")})).await;
+    put(w, k, "itaccounts", 71, json!({"validity": since(), "person": id(k, 22), "it_system": class(k, Facet::ItSystem, "ad"), "user_id": format!("AE{k}")})).await;
 
     // Changes: a rename today, a rename next month, a person's new surname.
-    put(w, k, "units", 3, json!({"validity": since(), "name": "Afdeling 3 (ny)", "unit_type": "Afdeling", "parent": id(k, 1)})).await;
+    put(w, k, "units", 3, json!({"validity": since(), "name": "Afdeling 3 (ny)", "unit_type": afdeling, "parent": id(k, 1)})).await;
     let next_month = today().checked_add_days(Days::new(30)).expect("date");
-    put(w, k, "units", 4, json!({"validity": {"from": next_month.to_string()}, "name": "Afdeling 4 fra næste måned", "unit_type": "Afdeling", "parent": id(k, 1)})).await;
+    put(w, k, "units", 4, json!({"validity": {"from": next_month.to_string()}, "name": "Afdeling 4 fra næste måned", "unit_type": afdeling, "parent": id(k, 1)})).await;
     put(
         w,
         k,
@@ -177,8 +203,8 @@ async fn the_postgres_cache_equals_the_snapshot_after_a_mixed_workload_in_two_mu
     let expected = snapshots(&writer, &["751", "101"]).await;
     assert_eq!(
         expected.len(),
-        2 * 25,
-        "the workload leaves 25 live entities per municipality"
+        2 * 31,
+        "the workload leaves 31 live entities (6 of them classes) per municipality"
     );
     probe(&cache).converges_to(&expected, DEADLINE).await;
 
@@ -234,13 +260,36 @@ async fn the_postgres_cache_equals_the_snapshot_after_a_mixed_workload_in_two_mu
         count(pool, "SELECT count(*) FROM orghub_cache.kle").await,
         0
     );
-    let responsibilities: Vec<String> =
-        sqlx::query_scalar("SELECT responsibilities FROM orghub_cache.managers WHERE uuid = $1")
-            .bind(id("751", 40))
-            .fetch_one(pool)
-            .await
-            .expect("manager 40");
-    assert_eq!(responsibilities, ["Personale", "Budget"]);
+    let (responsibilities, titles): (Vec<Uuid>, Vec<String>) = sqlx::query_as(
+        "SELECT responsibilities, responsibility_titles FROM orghub_cache.managers WHERE uuid = $1",
+    )
+    .bind(id("751", 40))
+    .fetch_one(pool)
+    .await
+    .expect("manager 40");
+    assert_eq!(
+        responsibilities,
+        [
+            class("751", Facet::Responsibility, "personale"),
+            class("751", Facet::Responsibility, "budget")
+        ]
+    );
+    assert_eq!(titles, ["Personale", "Budget"]);
+    let (job_title, job_title_title): (Uuid, String) = sqlx::query_as(
+        "SELECT job_title, job_title_title FROM orghub_cache.engagements WHERE uuid = $1",
+    )
+    .bind(id("101", 30))
+    .fetch_one(pool)
+    .await
+    .expect("engagement 30");
+    assert_eq!(
+        (job_title, job_title_title.as_str()),
+        (
+            class("101", Facet::JobTitle, "sagsbehandler"),
+            "Sagsbehandler"
+        ),
+        "each municipality's own class"
+    );
     let value: String =
         sqlx::query_scalar("SELECT value FROM orghub_cache.addresses WHERE uuid = $1")
             .bind(id("751", 51))
@@ -259,7 +308,7 @@ async fn the_postgres_cache_equals_the_snapshot_after_a_mixed_workload_in_two_mu
     );
     assert_eq!(
         count(pool, "SELECT count(*) FROM orghub_cache.entities").await,
-        50
+        62
     );
     assert_eq!(subscriber.metrics.dead_lettered_count("sink-permanent"), 0);
     let scraped = subscriber.scrape().await;

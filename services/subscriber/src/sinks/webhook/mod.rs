@@ -28,6 +28,11 @@
 //! renaming it over the old one), so stale events are not sent again after a restart. Resync sends
 //! re-statements of snapshot documents (marked `"orghubresync": true`) and `deleted`
 //! re-statements for entities the snapshot no longer has.
+//!
+//! Every kind and action is posted the same way, the midnight ones included: an `effective` event
+//! (a future-dated segment became current) or an `expired` one (`current` is now null) is the
+//! entity's next version, so a fagsystem that keeps `current` from the webhook learns of it on the
+//! day, and one arriving after a newer version is not sent.
 
 mod config;
 mod sink;
