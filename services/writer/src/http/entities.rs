@@ -98,6 +98,7 @@ pub async fn put(
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
     let state_value = parse_state(kind, value).map_err(ApiError::Validation)?;
+    caller.may_write(kommune, &state_value.attrs)?;
     let op = Operation::Put {
         kind,
         uuid,
