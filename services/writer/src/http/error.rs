@@ -63,9 +63,7 @@ impl ApiError {
                 "unauthenticated",
                 "Unauthenticated",
             ),
-            Forbidden(_) | CprForbidden { .. } => {
-                (StatusCode::FORBIDDEN, "forbidden", "Forbidden")
-            }
+            Forbidden(_) | CprForbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             UnknownKommune(_) => (
                 StatusCode::NOT_FOUND,
                 "unknown-kommune",

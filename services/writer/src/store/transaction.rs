@@ -152,6 +152,7 @@ impl Tx {
         for uuid in &wanted {
             self.seen.insert(*uuid, None);
         }
+        let mut persons = Vec::new();
         for row in rows {
             let uuid: Uuid = row.try_get("uuid")?;
             let kind = kind_of(row.try_get("kind")?)?;
@@ -165,15 +166,19 @@ impl Tx {
                 segment_bytes: timeline.segments().iter().map(segment_bytes).sum(),
                 timeline: Arc::new(timeline),
             };
+            if kind == EntityKind::Person {
+                persons.push(uuid);
+            }
             self.persisted.insert(uuid);
             self.seen.insert(uuid, Some(current));
         }
-        self.load_primaries(&wanted).await
+        self.load_primaries(&persons).await
     }
 
-    /// Reads the primary engagements of the persons among `uuids` (any UUIDs: those that are no
-    /// persons get an empty list) into `primaries`: stored rows, except those of entities written
-    /// since the last flush, whose pending rows count instead.
+    /// Reads the primary engagements of the stored persons `uuids` into `primaries`: stored
+    /// rows, except those of entities written since the last flush, whose pending rows count
+    /// instead. One index lookup per person (the `OFFSET 0` keeps the planner from trading them
+    /// for a scan of every primary engagement of the municipality).
     async fn load_primaries(&mut self, uuids: &[Uuid]) -> Result<(), WriteError> {
         let wanted: Vec<Uuid> = uuids
             .iter()
@@ -186,9 +191,13 @@ impl Tx {
         let keys: Vec<String> = wanted.iter().map(Uuid::to_string).collect();
         let pending: Vec<Uuid> = self.pending.references.keys().copied().collect();
         let rows = sqlx::query(
-            "SELECT key, source, valid_from, valid_to FROM reference
-             WHERE kommune = $1 AND target IS NULL AND field = '/primary' AND key = ANY($2)
-               AND NOT (source = ANY($3))",
+            "SELECT r.key, r.source, r.valid_from, r.valid_to
+             FROM UNNEST($2::text[]) AS k(key)
+             CROSS JOIN LATERAL (
+                 SELECT key, source, valid_from, valid_to FROM reference
+                 WHERE kommune = $1 AND target IS NULL AND field = '/primary' AND key = k.key
+                   AND NOT (source = ANY($3))
+                 OFFSET 0) AS r",
         )
         .bind(self.code)
         .bind(&keys)
@@ -213,7 +222,10 @@ impl Tx {
         }
         let wanted: HashSet<Uuid> = wanted.into_iter().collect();
         for (source, rows) in &self.pending.references {
-            for r in rows.iter().filter(|r| r.field == PRIMARY && r.target.is_none()) {
+            for r in rows
+                .iter()
+                .filter(|r| r.field == PRIMARY && r.target.is_none())
+            {
                 let Some(person) = r.key.as_deref().and_then(|k| Uuid::parse_str(k).ok()) else {
                     continue;
                 };
@@ -483,6 +495,10 @@ impl Tx {
                 }
                 _ => {}
             }
+        }
+        // A person that never existed before has no primary engagement anywhere yet.
+        if state.kind == EntityKind::Person && matches!(self.seen.get(&uuid), Some(None)) {
+            self.primaries.entry(uuid).or_default();
         }
         if state.kind == EntityKind::Engagement {
             let old = self
