@@ -126,6 +126,7 @@ pub async fn post_changes(
         actor: caller.actor.clone(),
         note: None,
         traceparent: traceparent(&headers),
+        keeps_cpr: !caller.allows(Need::Cpr(kommune)),
     };
     let key = headers
         .get("idempotency-key")

@@ -69,6 +69,7 @@ async fn write_one(
         actor: caller.actor.clone(),
         note,
         traceparent: traceparent(headers),
+        keeps_cpr: !caller.allows(Need::Cpr(kommune)),
     };
     let mut results = state
         .store

@@ -374,6 +374,7 @@ pub async fn post_import(
         actor: caller.actor.clone(),
         note: Some(if full { "full import" } else { "import" }.into()),
         traceparent: traceparent(&headers),
+        keeps_cpr: !caller.allows(Need::Cpr(kommune)),
     };
     let import = if full {
         Some(state.store.import_begin().await?)

@@ -293,6 +293,9 @@ impl Tx {
             Operation::Put { state, .. } => {
                 let mut t = Timeline::clone(&old_timeline);
                 t.put(state.validity, state.attrs.clone());
+                if self.ctx.keeps_cpr {
+                    keep_cpr(&old_timeline, state, &mut t);
+                }
                 let action = if live.is_some() {
                     Action::Updated
                 } else {
@@ -580,6 +583,31 @@ impl Tx {
     pub(super) async fn flush(&mut self) -> Result<(), WriteError> {
         self.job.clear();
         super::flush::flush(self).await
+    }
+}
+
+/// Puts back into `new` the CPR numbers `old` had where `state` (a person without one) was
+/// written: what a writer without the `cpr` scope cannot see, it does not clear.
+fn keep_cpr(
+    old: &Timeline<Attrs>,
+    state: &orghub_contracts::Segment<Attrs>,
+    new: &mut Timeline<Attrs>,
+) {
+    let Attrs::Person(written) = &state.attrs else {
+        return;
+    };
+    if written.cpr.is_some() {
+        return;
+    }
+    for seg in old.segments() {
+        if let Attrs::Person(stored) = &seg.attrs
+            && stored.cpr.is_some()
+            && let Some(overlap) = seg.validity.intersect(&state.validity)
+        {
+            let mut kept = written.clone();
+            kept.cpr.clone_from(&stored.cpr);
+            new.put(overlap, Attrs::Person(kept));
+        }
     }
 }
 

@@ -102,5 +102,30 @@ async fn writing_a_cpr_number_without_the_cpr_scope_is_forbidden_and_with_it_all
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+
+    // What a writer without the scope cannot see, it does not clear: writing back the person as
+    // it reads it (without the number) keeps the number, and a rename keeps it too.
+    let r = w.call(Method::GET, &path, Some(&writer_only), None).await;
+    let mut read_back = r.body["current"].clone();
+    assert!(read_back.get("cpr").is_none(), "{read_back}");
+    read_back.as_object_mut().map(|o| o.remove("validity"));
+    read_back["validity"] = json!({"from": SINCE});
+    let r = w
+        .call(Method::PUT, &path, Some(&writer_only), Some(&read_back))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["changed"], false, "{}", r.text);
+    read_back["surname"] = json!("Kristensen-Berg");
+    let r = w
+        .call(Method::PUT, &path, Some(&writer_only), Some(&read_back))
+        .await;
+    assert_eq!(r.body["changed"], true, "{}", r.text);
+    let r = w.call(Method::GET, &path, Some(&with_cpr), None).await;
+    assert_eq!(
+        r.body["current"]["surname"], "Kristensen-Berg",
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["current"]["cpr"], "0101901234", "{}", r.text);
     hub.stop().await;
 }
