@@ -100,3 +100,34 @@ async fn classes_groups_and_associations_go_through_every_write_path() {
     assert_eq!(doc.body["current"]["name"], "Projekt C", "{}", doc.text);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn a_full_import_ends_the_new_kinds_its_file_lacks() {
+    let hub = hub_with_classes().await;
+    let w = &hub.writer;
+    let mut unit = unit_in("Aarhus Kommune", None, None);
+    unit["unit_type"] = json!(c(Facet::UnitType, "forvaltning"));
+    put_ok(w, "units", u(1), unit).await;
+    put_ok(w, "persons", u(10), super::person()).await;
+    let mut owned = group("Projekt A");
+    owned["unit"] = json!(u(1));
+    put_ok(w, "groups", u(40), owned).await;
+    put_ok(w, "associations", u(50), association(u(40))).await;
+
+    // The file names only the person: the unit, the group, the association and every class
+    // end (or go, if they start today or later).
+    let line = json!({"kind": "person", "uuid": u(10), "state": super::person()});
+    let r = w
+        .post_text(
+            &format!("/api/v1/{K}/import?mode=full"),
+            line.to_string() + "\n",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["rejected_count"], 0, "{}", r.text);
+    let ended =
+        r.body["terminated"].as_u64().unwrap_or(0) + r.body["deleted"].as_u64().unwrap_or(0);
+    let classes = orghub_tests::fixtures::CLASSES.len() as u64;
+    assert_eq!(ended, 3 + classes, "{}", r.text);
+    hub.stop().await;
+}
