@@ -2,7 +2,7 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use orghub_contracts::Kommune;
+use orghub_contracts::{Attrs, Kommune};
 
 use super::AppState;
 use super::error::ApiError;
@@ -51,6 +51,19 @@ impl Caller {
         self.scopes
             .iter()
             .any(|s| s == "admin" || *s == need.scope())
+    }
+
+    /// Refuses writing a state that carries a CPR number without `cpr:<k>`: writing one needs
+    /// the scope, as reading does (DESIGN §3 *Auth*). The error points at `/cpr` of the state.
+    pub fn may_write(&self, kommune: Kommune, attrs: &Attrs) -> Result<(), ApiError> {
+        let carries_cpr = matches!(attrs, Attrs::Person(p) if p.cpr.is_some());
+        if carries_cpr && !self.allows(Need::Cpr(kommune)) {
+            return Err(ApiError::CprForbidden {
+                scope: Need::Cpr(kommune).scope(),
+                pointer: "/cpr".into(),
+            });
+        }
+        Ok(())
     }
 
     pub fn require(&self, need: Need) -> Result<(), ApiError> {

@@ -115,10 +115,18 @@ pub async fn post_changes(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
+    for (i, op) in ops.iter().enumerate() {
+        if let Operation::Put { state, .. } = op {
+            caller
+                .may_write(kommune, &state.attrs)
+                .map_err(|e| e.under(&format!("/{i}/state")))?;
+        }
+    }
     let ctx = WriteContext {
         actor: caller.actor.clone(),
         note: None,
         traceparent: traceparent(&headers),
+        keeps_cpr: !caller.allows(Need::Cpr(kommune)),
     };
     let key = headers
         .get("idempotency-key")

@@ -69,6 +69,7 @@ async fn write_one(
         actor: caller.actor.clone(),
         note,
         traceparent: traceparent(headers),
+        keeps_cpr: !caller.allows(Need::Cpr(kommune)),
     };
     let mut results = state
         .store
@@ -98,6 +99,7 @@ pub async fn put(
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
     let state_value = parse_state(kind, value).map_err(ApiError::Validation)?;
+    caller.may_write(kommune, &state_value.attrs)?;
     let op = Operation::Put {
         kind,
         uuid,

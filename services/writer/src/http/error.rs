@@ -15,6 +15,10 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the token lacks the scope {0}")]
     Forbidden(String),
+    /// A state with a CPR number from a token without `cpr:<k>` (DESIGN §3 *Auth*); `pointer`
+    /// is where the number is in the request.
+    #[error("writing a CPR number needs the scope {scope}, which the token lacks")]
+    CprForbidden { scope: String, pointer: String },
     #[error("{0}")]
     UnknownKommune(String),
     #[error("{0}")]
@@ -59,7 +63,7 @@ impl ApiError {
                 "unauthenticated",
                 "Unauthenticated",
             ),
-            Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            Forbidden(_) | CprForbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             UnknownKommune(_) => (
                 StatusCode::NOT_FOUND,
                 "unknown-kommune",
@@ -106,6 +110,10 @@ impl ApiError {
         match self {
             ApiError::Validation(e) => ApiError::Validation(move_all(e)),
             ApiError::Integrity(e) => ApiError::Integrity(move_all(e)),
+            ApiError::CprForbidden { scope, pointer } => ApiError::CprForbidden {
+                scope,
+                pointer: format!("{prefix}{pointer}"),
+            },
             other => other,
         }
     }
@@ -117,6 +125,9 @@ impl ApiError {
         match self {
             ApiError::Validation(errors) | ApiError::Integrity(errors) => {
                 problem.errors = Some(errors.clone());
+            }
+            ApiError::CprForbidden { pointer, .. } => {
+                problem.errors = Some(vec![FieldError::new(pointer, self.to_string())]);
             }
             ApiError::Dependents { dependents, .. } => {
                 problem.dependents = Some(

@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, TryStreamExt};
 use orghub_contracts::api::{ImportSummary as Summary, RejectedLine};
-use orghub_contracts::{EntityKind, FieldError, Kommune, limits, parse_state};
+use orghub_contracts::{Attrs, EntityKind, FieldError, Kommune, limits, parse_state};
 use serde_json::Value;
 use tokio_util::codec::{Decoder, FramedRead};
 use uuid::Uuid;
@@ -254,10 +254,12 @@ struct Read {
 
 /// Reads and validates the NDJSON body line by line and hands over a batch every [`BATCH`]
 /// valid lines. Runs as a task of its own, so that the next batch is parsed while the previous
-/// one is in the database. `full`: batches carry the UUIDs the lines name.
+/// one is in the database. `full`: batches carry the UUIDs the lines name. `cpr_denied`: the
+/// scope the token lacks to write CPR numbers (lines with one are refused), if it does.
 async fn read_body(
     body: Body,
     full: bool,
+    cpr_denied: Option<String>,
     batches: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<Read, ApiError> {
     let reader =
@@ -311,6 +313,22 @@ async fn read_body(
                         Some(uuid),
                         errors.into_iter().map(|e| e.under("/state")).collect(),
                     ),
+                    Ok(segment)
+                        if let Some(scope) = &cpr_denied
+                            && matches!(&segment.attrs, Attrs::Person(p) if p.cpr.is_some()) =>
+                    {
+                        read.summary.reject(
+                            line_no,
+                            Some(uuid),
+                            vec![FieldError::new(
+                                "/state/cpr",
+                                format!(
+                                    "writing a CPR number needs the scope {scope}, which the \
+                                     token lacks"
+                                ),
+                            )],
+                        );
+                    }
                     Ok(segment) => {
                         batch.ops.push(Operation::Put {
                             kind,
@@ -356,13 +374,16 @@ pub async fn post_import(
         actor: caller.actor.clone(),
         note: Some(if full { "full import" } else { "import" }.into()),
         traceparent: traceparent(&headers),
+        keeps_cpr: !caller.allows(Need::Cpr(kommune)),
     };
     let import = if full {
         Some(state.store.import_begin().await?)
     } else {
         None
     };
-    let result = import_stream(&state, kommune, &ctx, import, body).await;
+    // Writing a CPR number needs `cpr:<k>`: without it, lines that carry one are refused.
+    let cpr_denied = (!caller.allows(Need::Cpr(kommune))).then(|| format!("cpr:{kommune}"));
+    let result = import_stream(&state, kommune, &ctx, import, cpr_denied, body).await;
     if let Some(import) = import
         && let Err(e) = state.store.import_end(import).await
     {
@@ -377,12 +398,13 @@ async fn import_stream(
     kommune: Kommune,
     ctx: &WriteContext,
     import: Option<Uuid>,
+    cpr_denied: Option<String>,
     body: Body,
 ) -> Result<Summary, ApiError> {
     // One batch may wait while the previous one is written: reading and validating overlap
     // with the database work, and memory stays bounded.
     let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(1);
-    let reader = tokio::spawn(read_body(body, import.is_some(), batches));
+    let reader = tokio::spawn(read_body(body, import.is_some(), cpr_denied, batches));
     let mut summary = Summary::default();
     let mut written = Ok(());
     while let Some(batch) = ready.recv().await {
@@ -413,14 +435,19 @@ async fn end_absent(
 ) -> Result<(), ApiError> {
     let today = crate::store::today();
     let mut absent = state.store.import_absent(kommune, import).await?;
+    // Referencing kinds before the kinds they reference, classes last: fewer rounds blocked by
+    // dependents.
     let order = [
         EntityKind::Address,
         EntityKind::Kle,
         EntityKind::ItAccount,
         EntityKind::Manager,
+        EntityKind::Association,
         EntityKind::Engagement,
         EntityKind::Person,
+        EntityKind::Group,
         EntityKind::Unit,
+        EntityKind::Class,
     ];
     absent.sort_by_key(|(k, _)| order.iter().position(|o| o == k));
     loop {

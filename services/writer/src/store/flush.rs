@@ -64,6 +64,10 @@ pub(super) struct ReferenceRow {
     pub target: Option<Uuid>,
     pub from: NaiveDate,
     pub to: Option<NaiveDate>,
+    /// For a row without a target, what must be unique (migration 0005): the hierarchy of a
+    /// root (`""`: the line organisation), the person of a primary engagement, the
+    /// `facet:user_key` of a class.
+    pub key: Option<String>,
 }
 
 impl ReferenceRow {
@@ -208,10 +212,12 @@ pub(super) async fn flush(tx: &mut Tx) -> Result<(), WriteError> {
         let targets: Vec<Option<Uuid>> = rows.iter().map(|r| r.1.target).collect();
         let froms: Vec<NaiveDate> = rows.iter().map(|r| r.1.from).collect();
         let tos: Vec<Option<NaiveDate>> = rows.iter().map(|r| r.1.to).collect();
+        let keys: Vec<Option<&str>> = rows.iter().map(|r| r.1.key.as_deref()).collect();
         sqlx::query(
-            "INSERT INTO reference (source, source_kind, field, target, valid_from, valid_to, kommune)
-             SELECT u.*, $7 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[],
-                                        $5::date[], $6::date[]) AS u",
+            "INSERT INTO reference (source, source_kind, field, target, valid_from, valid_to, key,
+                                    kommune)
+             SELECT u.*, $8 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[],
+                                        $5::date[], $6::date[], $7::text[]) AS u",
         )
         .bind(&uuids)
         .bind(&kinds)
@@ -219,6 +225,7 @@ pub(super) async fn flush(tx: &mut Tx) -> Result<(), WriteError> {
         .bind(&targets)
         .bind(&froms)
         .bind(&tos)
+        .bind(&keys)
         .bind(tx.code)
         .execute(&mut *tx.db)
         .await?;

@@ -61,6 +61,10 @@ pub struct WriteContext {
     pub actor: String,
     pub note: Option<String>,
     pub traceparent: Option<String>,
+    /// The writer may not see CPR numbers (its token lacks `cpr:<k>`): a person state without
+    /// one keeps the numbers stored for its interval instead of clearing them, so a client that
+    /// writes back what it read never erases what it could not see.
+    pub keeps_cpr: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -70,6 +70,10 @@ pub(super) struct Tx {
     pub(super) pending: Pending,
     /// The entities the current request wrote whose rows are still pending.
     job: HashMap<Uuid, JobWrite>,
+    /// Per person: its primary engagements' intervals, as this transaction sees them now. Exact
+    /// for every person it holds (loaded with a group's entities, kept so by [`Tx::record`]), so
+    /// an import's primary checks cost one query per batch, not one per engagement.
+    primaries: HashMap<Uuid, Vec<(Uuid, Validity)>>,
 }
 
 /// The JSON size of a segment.
@@ -98,6 +102,7 @@ impl Tx {
             persisted: HashSet::new(),
             pending: Pending::default(),
             job: HashMap::new(),
+            primaries: HashMap::new(),
         })
     }
 
@@ -147,6 +152,7 @@ impl Tx {
         for uuid in &wanted {
             self.seen.insert(*uuid, None);
         }
+        let mut persons = Vec::new();
         for row in rows {
             let uuid: Uuid = row.try_get("uuid")?;
             let kind = kind_of(row.try_get("kind")?)?;
@@ -160,10 +166,99 @@ impl Tx {
                 segment_bytes: timeline.segments().iter().map(segment_bytes).sum(),
                 timeline: Arc::new(timeline),
             };
+            if kind == EntityKind::Person {
+                persons.push(uuid);
+            }
             self.persisted.insert(uuid);
             self.seen.insert(uuid, Some(current));
         }
+        self.load_primaries(&persons).await
+    }
+
+    /// Reads the primary engagements of the stored persons `uuids` into `primaries`: stored
+    /// rows, except those of entities written since the last flush, whose pending rows count
+    /// instead. One index lookup per person (the `OFFSET 0` keeps the planner from trading them
+    /// for a scan of every primary engagement of the municipality).
+    async fn load_primaries(&mut self, uuids: &[Uuid]) -> Result<(), WriteError> {
+        let wanted: Vec<Uuid> = uuids
+            .iter()
+            .copied()
+            .filter(|u| !self.primaries.contains_key(u))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = wanted.iter().map(Uuid::to_string).collect();
+        let pending: Vec<Uuid> = self.pending.references.keys().copied().collect();
+        let rows = sqlx::query(
+            "SELECT r.key, r.source, r.valid_from, r.valid_to
+             FROM UNNEST($2::text[]) AS k(key)
+             CROSS JOIN LATERAL (
+                 SELECT key, source, valid_from, valid_to FROM reference
+                 WHERE kommune = $1 AND target IS NULL AND field = '/primary' AND key = k.key
+                   AND NOT (source = ANY($3))
+                 OFFSET 0) AS r",
+        )
+        .bind(self.code)
+        .bind(&keys)
+        .bind(&pending)
+        .fetch_all(&mut *self.db)
+        .await?;
+        for uuid in &wanted {
+            self.primaries.insert(*uuid, Vec::new());
+        }
+        for row in rows {
+            let key: String = row.try_get("key")?;
+            let Ok(person) = Uuid::parse_str(&key) else {
+                continue;
+            };
+            let validity = Validity {
+                from: row.try_get("valid_from")?,
+                to: row.try_get("valid_to")?,
+            };
+            if let Some(list) = self.primaries.get_mut(&person) {
+                list.push((row.try_get("source")?, validity));
+            }
+        }
+        let wanted: HashSet<Uuid> = wanted.into_iter().collect();
+        for (source, rows) in &self.pending.references {
+            for r in rows
+                .iter()
+                .filter(|r| r.field == PRIMARY && r.target.is_none())
+            {
+                let Some(person) = r.key.as_deref().and_then(|k| Uuid::parse_str(k).ok()) else {
+                    continue;
+                };
+                if wanted.contains(&person)
+                    && let Some(list) = self.primaries.get_mut(&person)
+                {
+                    list.push((*source, r.validity()));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Keeps `primaries` exact when `uuid`'s timeline changes from `old` to `new`.
+    fn update_primaries(&mut self, uuid: Uuid, old: &Timeline<Attrs>, new: &Timeline<Attrs>) {
+        let persons = old
+            .segments()
+            .iter()
+            .chain(new.segments())
+            .filter_map(|s| match &s.attrs {
+                Attrs::Engagement(e) => Some(e.person),
+                _ => None,
+            });
+        for person in persons {
+            let Some(list) = self.primaries.get_mut(&person) else {
+                continue;
+            };
+            list.retain(|(source, _)| *source != uuid);
+            list.extend(new.segments().iter().filter_map(|s| match &s.attrs {
+                Attrs::Engagement(e) if e.primary && e.person == person => Some((uuid, s.validity)),
+                _ => None,
+            }));
+        }
     }
 
     async fn load(&mut self, uuid: Uuid) -> Result<Option<Current>, WriteError> {
@@ -198,6 +293,9 @@ impl Tx {
             Operation::Put { state, .. } => {
                 let mut t = Timeline::clone(&old_timeline);
                 t.put(state.validity, state.attrs.clone());
+                if self.ctx.keeps_cpr {
+                    keep_cpr(&old_timeline, state, &mut t);
+                }
                 let action = if live.is_some() {
                     Action::Updated
                 } else {
@@ -377,19 +475,42 @@ impl Tx {
                     target: Some(r.uuid),
                     from: seg.validity.from,
                     to: seg.validity.to,
+                    key: None,
                 });
             }
-            if let Attrs::Unit(u) = &seg.attrs
-                && u.parent.is_none()
-            {
-                references.push(ReferenceRow {
-                    kind: state.kind,
-                    field: "/parent",
-                    target: None,
-                    from: seg.validity.from,
-                    to: seg.validity.to,
-                });
+            let keyed = |field: &'static str, key: String| ReferenceRow {
+                kind: state.kind,
+                field,
+                target: None,
+                from: seg.validity.from,
+                to: seg.validity.to,
+                key: Some(key),
+            };
+            match &seg.attrs {
+                Attrs::Unit(u) if u.parent.is_none() => {
+                    references.push(keyed(ROOT, hierarchy_key(u.hierarchy)));
+                }
+                Attrs::Engagement(e) if e.primary => {
+                    references.push(keyed(PRIMARY, e.person.to_string()));
+                }
+                Attrs::Class(c) => {
+                    references.push(keyed(CLASS_KEY, class_key(c.facet, c.user_key.as_str())));
+                }
+                _ => {}
             }
+        }
+        // A person that never existed before has no primary engagement anywhere yet.
+        if state.kind == EntityKind::Person && matches!(self.seen.get(&uuid), Some(None)) {
+            self.primaries.entry(uuid).or_default();
+        }
+        if state.kind == EntityKind::Engagement {
+            let old = self
+                .seen
+                .get(&uuid)
+                .and_then(Option::as_ref)
+                .map(|c| Arc::clone(&c.timeline))
+                .unwrap_or_default();
+            self.update_primaries(uuid, &old, &timeline);
         }
         self.pending.references.insert(uuid, references);
         self.pending.entities.insert(
@@ -465,6 +586,91 @@ impl Tx {
     }
 }
 
+/// Puts back into `new` the CPR numbers `old` had where `state` (a person without one) was
+/// written: what a writer without the `cpr` scope cannot see, it does not clear.
+fn keep_cpr(
+    old: &Timeline<Attrs>,
+    state: &orghub_contracts::Segment<Attrs>,
+    new: &mut Timeline<Attrs>,
+) {
+    let Attrs::Person(written) = &state.attrs else {
+        return;
+    };
+    if written.cpr.is_some() {
+        return;
+    }
+    for seg in old.segments() {
+        if let Attrs::Person(stored) = &seg.attrs
+            && stored.cpr.is_some()
+            && let Some(overlap) = seg.validity.intersect(&state.validity)
+        {
+            let mut kept = written.clone();
+            kept.cpr.clone_from(&stored.cpr);
+            new.put(overlap, Attrs::Person(kept));
+        }
+    }
+}
+
+/// The `field` of a unit's root row (target null): keyed by its hierarchy.
+const ROOT: &str = "/parent";
+/// The `field` of a primary engagement's row: keyed by its person.
+const PRIMARY: &str = "/primary";
+/// The `field` of a class's row: keyed by facet and user_key.
+const CLASS_KEY: &str = "/user_key";
+
+/// The key of a root row: the hierarchy class, or `""` for the line organisation.
+fn hierarchy_key(hierarchy: Option<Uuid>) -> String {
+    hierarchy.map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// The key of a class row: unique per facet and user_key (a facet key has no `:`).
+fn class_key(facet: orghub_contracts::Facet, user_key: &str) -> String {
+    format!("{}:{user_key}", facet.key())
+}
+
+impl Tx {
+    /// An entity other than `besides` with a keyed row (`field`, `key`) during some date of
+    /// `during`: the pending rows first, then the stored ones of entities not written since the
+    /// last flush (one lookup on the `reference_keys` index).
+    async fn keyed_besides(
+        &mut self,
+        field: &'static str,
+        key: &str,
+        besides: Uuid,
+        during: Validity,
+    ) -> Result<Option<Uuid>, WriteError> {
+        for (source, rows) in &self.pending.references {
+            let hit = rows.iter().any(|r| {
+                r.target.is_none()
+                    && r.field == field
+                    && r.key.as_deref() == Some(key)
+                    && r.validity().overlaps(&during)
+            });
+            if *source != besides && hit {
+                return Ok(Some(*source));
+            }
+        }
+        let pending: Vec<Uuid> = self.pending.references.keys().copied().collect();
+        let other = sqlx::query_scalar(
+            "SELECT source FROM reference
+             WHERE kommune = $1 AND target IS NULL AND field = $2 AND key = $3 AND source <> $4
+               AND daterange(valid_from, valid_to) && daterange($5, $6)
+               AND NOT (source = ANY($7))
+             LIMIT 1",
+        )
+        .bind(self.code)
+        .bind(field)
+        .bind(key)
+        .bind(besides)
+        .bind(during.from)
+        .bind(during.to)
+        .bind(&pending)
+        .fetch_optional(&mut *self.db)
+        .await?;
+        Ok(other)
+    }
+}
+
 /// The world as this transaction sees it: the entities through `seen` (loaded once each), the
 /// `reference` table for what is stored, and the pending rows for what it wrote since its last
 /// flush (their stored rows are outdated, so the queries leave them out).
@@ -488,58 +694,41 @@ impl Lookup for Tx {
             }))
     }
 
-    // TODO(#12, writer helper): per hierarchy; today any root of any hierarchy counts.
     async fn root_besides(
         &mut self,
         unit: Uuid,
-        _hierarchy: Option<Uuid>,
+        hierarchy: Option<Uuid>,
         during: Validity,
     ) -> Result<Option<Uuid>, WriteError> {
-        for (source, rows) in &self.pending.references {
-            let root = rows.iter().any(|r| {
-                r.field == "/parent" && r.target.is_none() && r.validity().overlaps(&during)
-            });
-            if *source != unit && root {
-                return Ok(Some(*source));
-            }
-        }
-        let pending: Vec<Uuid> = self.pending.references.keys().copied().collect();
-        let other = sqlx::query_scalar(
-            "SELECT source FROM reference
-             WHERE kommune = $1 AND target IS NULL AND field = '/parent' AND source <> $2
-               AND daterange(valid_from, valid_to) && daterange($3, $4)
-               AND NOT (source = ANY($5))
-             LIMIT 1",
-        )
-        .bind(self.code)
-        .bind(unit)
-        .bind(during.from)
-        .bind(during.to)
-        .bind(&pending)
-        .fetch_optional(&mut *self.db)
-        .await?;
-        Ok(other)
+        self.keyed_besides(ROOT, &hierarchy_key(hierarchy), unit, during)
+            .await
     }
 
-    // TODO(#12, writer helper): enforce.
     async fn primary_besides(
         &mut self,
-        _person: Uuid,
-        _engagement: Uuid,
-        _during: Validity,
+        person: Uuid,
+        engagement: Uuid,
+        during: Validity,
     ) -> Result<Option<Uuid>, WriteError> {
-        Ok(None)
+        if let Some(list) = self.primaries.get(&person) {
+            return Ok(list
+                .iter()
+                .find(|(source, v)| *source != engagement && v.overlaps(&during))
+                .map(|(source, _)| *source));
+        }
+        self.keyed_besides(PRIMARY, &person.to_string(), engagement, during)
+            .await
     }
 
-    // TODO(#12, writer helper): enforce.
     async fn class_key_besides(
         &mut self,
-        _class: Uuid,
-        _facet: orghub_contracts::Facet,
-        _user_key: &str,
-        _during: Validity,
+        class: Uuid,
+        facet: orghub_contracts::Facet,
+        user_key: &str,
+        during: Validity,
     ) -> Result<Option<Uuid>, WriteError> {
-        Ok(None)
+        self.keyed_besides(CLASS_KEY, &class_key(facet, user_key), class, during)
+            .await
     }
 
     async fn dependents(&mut self, target: Uuid) -> Result<Vec<Dependent>, WriteError> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{Datelike, Months, Utc};
-use orghub_tests::fixtures::{SINCE, id, today};
+use orghub_tests::fixtures::{CLASSES, Facet, SINCE, class, class_state, id, today};
 use orghub_tests::writer::{ADMIN_TOKEN, TestWriter};
 use orghub_tests::{HubOptions, TestHub, bind_probe_queue};
 use reqwest::Method;
@@ -18,7 +18,13 @@ fn unit(name: &str, parent: Option<Uuid>) -> Value {
 
 /// Builds a small municipality; returns the number of changing writes.
 async fn build_small_municipality(w: &TestWriter, k: &str) -> usize {
-    let writes: Vec<(&str, Uuid, Value)> = vec![
+    let c = |facet: Facet, key: &str| class(k, facet, key);
+    // The classes first: everything below refers to them.
+    let mut writes: Vec<(&str, Uuid, Value)> = CLASSES
+        .iter()
+        .map(|&(facet, key, title)| ("classes", c(facet, key), class_state(facet, key, title)))
+        .collect();
+    writes.extend([
         ("units", id(1), unit("Aarhus Kommune", None)),
         ("units", id(2), unit("Børn og Unge", Some(id(1)))),
         ("units", id(3), unit("Sundhed og Omsorg", Some(id(1)))),
@@ -36,17 +42,17 @@ async fn build_small_municipality(w: &TestWriter, k: &str) -> usize {
         (
             "engagements",
             id(20),
-            json!({"validity": {"from": "2021-08-01"}, "person": id(10), "unit": id(4), "job_title": "Lærer", "primary": true}),
+            json!({"validity": {"from": "2021-08-01"}, "person": id(10), "unit": id(4), "job_title": c(Facet::JobTitle, "paedagog"), "primary": true}),
         ),
         (
             "engagements",
             id(21),
-            json!({"validity": {"from": SINCE}, "person": id(11), "unit": id(3), "job_title": "Sygeplejerske"}),
+            json!({"validity": {"from": SINCE}, "person": id(11), "unit": id(3), "job_title": c(Facet::JobTitle, "sagsbehandler")}),
         ),
         (
             "managers",
             id(30),
-            json!({"validity": {"from": SINCE}, "unit": id(2), "person": id(11), "manager_type": "Direktør"}),
+            json!({"validity": {"from": SINCE}, "unit": id(2), "person": id(11), "manager_type": c(Facet::ManagerType, "direktoer")}),
         ),
         (
             "addresses",
@@ -66,15 +72,15 @@ async fn build_small_municipality(w: &TestWriter, k: &str) -> usize {
         (
             "itaccounts",
             id(60),
-            json!({"validity": {"from": SINCE}, "person": id(10), "it_system": "Active Directory", "user_id": "AZ10001"}),
+            json!({"validity": {"from": "2021-08-01"}, "person": id(10), "it_system": c(Facet::ItSystem, "ad"), "user_id": "AZ10001", "engagements": [id(20)]}),
         ),
         // A change of an existing entity: a second version.
         (
             "engagements",
             id(20),
-            json!({"validity": {"from": "2024-01-01"}, "person": id(10), "unit": id(4), "job_title": "Pædagogisk leder", "primary": true}),
+            json!({"validity": {"from": "2024-01-01"}, "person": id(10), "unit": id(4), "job_title": c(Facet::JobTitle, "paedagogisk-leder"), "primary": true}),
         ),
-    ];
+    ]);
     for (collection, uuid, state) in &writes {
         let r = w.put(k, collection, *uuid, state.clone()).await;
         assert!(
@@ -422,17 +428,15 @@ async fn tokens_are_scoped_per_municipality() {
             .status,
         201
     );
-    // Without the cpr scope, CPR is not shown.
+    // Without the cpr scope, a CPR number can be neither written nor read.
     let p = json!({"validity": {"from": SINCE}, "given_name": "A", "surname": "B", "cpr": "0101901234"});
-    let r = w
-        .call(
-            Method::PUT,
-            &format!("/api/v1/101/persons/{}", id(2)),
-            Some(&token),
-            Some(&p),
-        )
-        .await;
-    assert_eq!(r.status, 201);
+    let person = format!("/api/v1/101/persons/{}", id(2));
+    let r = w.call(Method::PUT, &person, Some(&token), Some(&p)).await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["pointer"], "/cpr", "{}", r.text);
+    assert_eq!(w.admin(Method::PUT, &person, Some(&p)).await.status, 201);
+    let r = w.call(Method::GET, &person, Some(&token), None).await;
+    assert_eq!(r.status, 200);
     assert!(r.body["current"].get("cpr").is_none(), "{}", r.text);
     // Revoked tokens stop working; hashes only at rest.
     let tid = created.body["id"].as_str().expect("id").to_owned();

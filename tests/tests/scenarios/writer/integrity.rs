@@ -23,7 +23,7 @@ fn person() -> Value {
 }
 
 fn engagement(person: u32, unit: u32) -> Value {
-    json!({"validity": {"from": SINCE}, "person": id(person), "unit": id(unit), "job_title": "Sygeplejerske"})
+    json!({"validity": {"from": SINCE}, "person": id(person), "unit": id(unit)})
 }
 
 async fn put_ok(w: &TestWriter, kommune: &str, path: &str, n: u32, state: Value) {
