@@ -189,6 +189,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         listen: args.listen,
         admin_token: Some(admin_token.clone().into()),
         relay: true,
+        midnight: true,
         relay_batch: const { NonZeroU32::new(500).expect("not zero") },
         relay_poll: Duration::from_millis(200),
         db_pool: const { NonZeroU32::new(16).expect("not zero") },
@@ -198,6 +199,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         snapshot_pool: const { NonZeroU32::new(4).expect("not zero") },
         snapshot_per_token: const { NonZeroU32::new(2).expect("not zero") },
         snapshot_timeout: Duration::from_secs(600),
+        clock_start: None,
     };
     let writer_app = match orghub_writer::Application::build(writer_config.clone()).await {
         Ok(app) => app,

@@ -411,7 +411,7 @@ async fn end_absent(
     import: Uuid,
     summary: &mut Summary,
 ) -> Result<(), ApiError> {
-    let today = crate::store::today();
+    let today = state.store.today();
     let mut absent = state.store.import_absent(kommune, import).await?;
     let order = [
         EntityKind::Address,
