@@ -120,6 +120,11 @@ impl Store {
         // before midnight (and computed `current` for the day before) is committed, and its
         // entity listed, before the candidates are read.
         let mut tx = self.pool.begin().await?;
+        // The lock is all this transaction writes: its commit need not wait for a WAL flush
+        // (98 flushes a day were most of an empty day's cost).
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("SELECT 1 FROM municipality WHERE code = $1 FOR UPDATE")
             .bind(code)
             .execute(&mut *tx)

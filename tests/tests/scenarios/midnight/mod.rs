@@ -2,6 +2,7 @@
 //! (`ORGHUB_CLOCK_START`, here through the typed config), entities whose `current` changes at
 //! that midnight, and what the event log and a subscriber's cache hold afterwards.
 
+mod scale;
 mod transitions;
 
 use std::time::Duration;
