@@ -492,6 +492,17 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_starts_where_orghub_clock_start_says_and_is_the_system_clock_otherwise() {
+        assert_eq!(parse(&[]).expect("defaults").clock_start, None);
+        let c = parse(&["--clock-start", "2026-12-31T23:59:40+01:00"]).expect("an instant");
+        let clock = c.clock_start.expect("a clock");
+        assert!(clock.is_set());
+        assert_eq!(clock.today().to_string(), "2026-12-31");
+        let e = parse(&["--clock-start", "23:59:40"]).expect_err("a time is not an instant");
+        assert!(e.contains("ORGHUB_CLOCK_START") && e.contains("RFC 3339"), "{e}");
+    }
+
+    #[test]
     fn a_refused_url_never_shows_its_password() {
         let e = parse(&["--amqp-url", "http://guest:hunter2@h/"]).expect_err("bad amqp");
         assert!(!e.contains("hunter2"), "{e}");
