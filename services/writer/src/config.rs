@@ -499,7 +499,10 @@ mod tests {
         assert!(clock.is_set());
         assert_eq!(clock.today().to_string(), "2026-12-31");
         let e = parse(&["--clock-start", "23:59:40"]).expect_err("a time is not an instant");
-        assert!(e.contains("ORGHUB_CLOCK_START") && e.contains("RFC 3339"), "{e}");
+        assert!(
+            e.contains("ORGHUB_CLOCK_START") && e.contains("RFC 3339"),
+            "{e}"
+        );
     }
 
     #[test]
