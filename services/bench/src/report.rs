@@ -716,42 +716,6 @@ pub fn write(path: &Path, results: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_results_section_is_replaced_and_the_rest_kept() {
-        let old = format!("# B\n\nintro\n\n{BEGIN}\nold figures\n{END}\n\n## Analysis\n\nkept\n");
-        let new = splice(&old, "new figures\n");
-        assert_eq!(
-            new,
-            format!("# B\n\nintro\n\n{BEGIN}\n\nnew figures\n\n{END}\n\n## Analysis\n\nkept\n")
-        );
-        assert_eq!(splice(&new, "new figures"), new, "idempotent");
-    }
-
-    #[test]
-    fn a_file_without_markers_gets_a_results_section() {
-        assert!(splice("", "x").starts_with("# Benchmarks\n\n## Results\n\n"));
-        let appended = splice("# Mine\n\ntext\n", "x");
-        assert!(appended.starts_with("# Mine\n\ntext\n\n## Results\n\n"));
-        assert!(appended.contains(&format!("{BEGIN}\n\nx\n\n{END}")));
-    }
-
-    #[test]
-    fn numbers_are_grouped_and_percentiles_use_nearest_rank() {
-        assert_eq!(int(0), "0");
-        assert_eq!(int(1234), "1,234");
-        assert_eq!(int(203_092), "203,092");
-        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile_ms(&v, 0.5), 50.0);
-        assert_eq!(percentile_ms(&v, 0.99), 99.0);
-        assert_eq!(percentile_ms(&v, 1.0), 100.0);
-        assert!(percentile_ms(&[], 0.5).is_nan());
-    }
-}
-
 /// Phase 6 in Markdown: transitions per second against the PostgreSQL insert yardstick, live
 /// latency during the transition against the idle hub's.
 fn midnight_section(out: &mut String, f: &Figures) {
@@ -796,5 +760,41 @@ fn fine_ratio(a: f64, b: f64) -> String {
         format!("{:.2} %", 100.0 * a / b)
     } else {
         "–".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_results_section_is_replaced_and_the_rest_kept() {
+        let old = format!("# B\n\nintro\n\n{BEGIN}\nold figures\n{END}\n\n## Analysis\n\nkept\n");
+        let new = splice(&old, "new figures\n");
+        assert_eq!(
+            new,
+            format!("# B\n\nintro\n\n{BEGIN}\n\nnew figures\n\n{END}\n\n## Analysis\n\nkept\n")
+        );
+        assert_eq!(splice(&new, "new figures"), new, "idempotent");
+    }
+
+    #[test]
+    fn a_file_without_markers_gets_a_results_section() {
+        assert!(splice("", "x").starts_with("# Benchmarks\n\n## Results\n\n"));
+        let appended = splice("# Mine\n\ntext\n", "x");
+        assert!(appended.starts_with("# Mine\n\ntext\n\n## Results\n\n"));
+        assert!(appended.contains(&format!("{BEGIN}\n\nx\n\n{END}")));
+    }
+
+    #[test]
+    fn numbers_are_grouped_and_percentiles_use_nearest_rank() {
+        assert_eq!(int(0), "0");
+        assert_eq!(int(1234), "1,234");
+        assert_eq!(int(203_092), "203,092");
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile_ms(&v, 0.5), 50.0);
+        assert_eq!(percentile_ms(&v, 0.99), 99.0);
+        assert_eq!(percentile_ms(&v, 1.0), 100.0);
+        assert!(percentile_ms(&[], 0.5).is_nan());
     }
 }
