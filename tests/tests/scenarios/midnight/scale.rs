@@ -7,7 +7,8 @@
 //! cargo nextest run -p orghub-tests --run-ignored only -E 'test(/midnight::scale/)' --no-capture
 //! ```
 //!
-//! `ORGHUB_MIDNIGHT_SCALE_ENTITIES` sets the size (default 200000).
+//! `ORGHUB_MIDNIGHT_SCALE_ENTITIES` sets the size (default 200000);
+//! `ORGHUB_MIDNIGHT_SCALE_WITHOUT_INDEX=1` imports without the boundary index (to see its cost).
 
 use std::time::{Duration, Instant};
 
@@ -69,6 +70,15 @@ async fn midnight_scale_two_hundred_thousand_entities_five_percent_changing() {
 
     // Registered today by the system clock.
     let writer = start(&db.url, &vhost.amqp_url, Clock::system()).await;
+    // What the boundary index costs an import: `ORGHUB_MIDNIGHT_SCALE_WITHOUT_INDEX=1` imports
+    // without it (and builds it afterwards).
+    let without_index = std::env::var_os("ORGHUB_MIDNIGHT_SCALE_WITHOUT_INDEX").is_some();
+    if without_index {
+        sqlx::query("DROP INDEX entity_midnight_keys")
+            .execute(&db.pool)
+            .await
+            .expect("drop the index");
+    }
     let mut body = String::new();
     for n in 0..entities {
         let validity = if n >= changing {
@@ -89,6 +99,15 @@ async fn midnight_scale_two_hundred_thousand_entities_five_percent_changing() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let import = started.elapsed();
+    if without_index {
+        sqlx::query(
+            "CREATE INDEX entity_midnight_keys ON entity
+             USING gin (midnight_keys(kommune, timeline)) WHERE NOT deleted",
+        )
+        .execute(&db.pool)
+        .await
+        .expect("build the index");
+    }
     let mut round = 0;
     live_puts(&writer, &mut round, 50, || true).await;
     let mut idle = live_puts(&writer, &mut round, 300, || true).await;
