@@ -4,8 +4,10 @@
 //! and the document with its new `current`, in the same transactional outbox as every write.
 //! [`crate::midnight`] decides which days to run and that only one writer runs them.
 //!
-//! - Candidates come from the GIN index `entity_midnight_keys` (migration 0006): the entities of
-//!   one municipality with a segment boundary on the day, never a scan of every entity.
+//! - Candidates come from the GIN index `entity_midnight_keys` (migration 0006): the entities
+//!   with a segment boundary on the day, keyed by municipality, never a scan of every entity.
+//!   They are read after every write that began before midnight has committed (such a write
+//!   computed `current` for the day before).
 //! - An entity is transitioned for day D only when its last event's `current` was computed for
 //!   an earlier day: a write on day D (after midnight) already carried D's `current`.
 //! - Exactly once per entity and date is the primary key of `midnight_transition`, written in
@@ -14,6 +16,8 @@
 //! - Each batch of at most [`BATCH`] entities is its own transaction holding its municipality's
 //!   lock (as every write does), so live writes of that municipality wait at most one batch and
 //!   other municipalities' writes never wait.
+
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Days, NaiveDate, SubsecRound, Utc};
 use orghub_contracts::{
@@ -78,12 +82,56 @@ impl Store {
         stop: &Shutdown,
     ) -> Result<DayOutcome, StoreError> {
         let mut out = DayOutcome::default();
+        // The municipalities with a write in flight (their row locked now). In every other one,
+        // each write that began before midnight has committed, so one listing of all their
+        // candidates, read after this, sees it; the busy ones wait for their lock and are
+        // listed one by one. The lock taken on the free rows lasts one statement, and is all
+        // the transaction writes: no WAL flush at commit.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+        let free: HashSet<i32> =
+            sqlx::query_scalar("SELECT code FROM municipality FOR UPDATE SKIP LOCKED")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        tx.commit().await?;
+        let keys: Vec<i64> = Kommune::all()
+            .flat_map(|k| {
+                let code = i32::from(k.code());
+                boundaries.iter().map(move |d| midnight_key(code, *d))
+            })
+            .collect();
+        let rows: Vec<(i32, Uuid)> = sqlx::query_as(
+            "SELECT kommune, uuid FROM entity
+             WHERE midnight_keys(kommune, timeline) && $1::bigint[] AND NOT deleted
+             ORDER BY kommune, uuid",
+        )
+        .bind(&keys)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut listed: HashMap<i32, Vec<Uuid>> = HashMap::new();
+        for (code, uuid) in rows {
+            listed.entry(code).or_default().push(uuid);
+        }
         for kommune in Kommune::all() {
             if stop.is_cancelled() {
                 return Ok(out);
             }
-            self.midnight_kommune(kommune, day, boundaries, stop, &mut out)
-                .await?;
+            let code = i32::from(kommune.code());
+            let candidates = if free.contains(&code) {
+                listed.remove(&code).unwrap_or_default()
+            } else {
+                self.midnight_candidates(kommune, boundaries).await?
+            };
+            for chunk in candidates.chunks(BATCH) {
+                if stop.is_cancelled() {
+                    return Ok(out);
+                }
+                self.midnight_batch(kommune, day, chunk, &mut out).await?;
+            }
         }
         if stop.is_cancelled() {
             return Ok(out);
@@ -106,22 +154,18 @@ impl Store {
         Ok(out)
     }
 
-    async fn midnight_kommune(
+    /// The candidates of a municipality with a write in flight: listed once its lock is free.
+    async fn midnight_candidates(
         &self,
         kommune: Kommune,
-        day: NaiveDate,
         boundaries: &[NaiveDate],
-        stop: &Shutdown,
-        out: &mut DayOutcome,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Uuid>, StoreError> {
         let code = i32::from(kommune.code());
         let keys: Vec<i64> = boundaries.iter().map(|d| midnight_key(code, *d)).collect();
         // Taking the municipality's lock first waits for its writes in flight: one that began
         // before midnight (and computed `current` for the day before) is committed, and its
         // entity listed, before the candidates are read.
         let mut tx = self.pool.begin().await?;
-        // The lock is all this transaction writes: its commit need not wait for a WAL flush
-        // (98 flushes a day were most of an empty day's cost).
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;
@@ -138,13 +182,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        for chunk in candidates.chunks(BATCH) {
-            if stop.is_cancelled() {
-                return Ok(());
-            }
-            self.midnight_batch(kommune, day, chunk, out).await?;
-        }
-        Ok(())
+        Ok(candidates)
     }
 
     /// One transaction of a transition: the entities among `uuids` whose `current` changes at
