@@ -59,6 +59,7 @@ impl TestWriter {
             listen: "127.0.0.1:0".parse().expect("address"),
             admin_token: Some(ADMIN_TOKEN.into()),
             relay,
+            midnight: true,
             relay_batch: NonZeroU32::new(200).expect("non-zero"),
             relay_poll: Duration::from_millis(100),
             relay_max_message_bytes: NonZeroUsize::new(16 * 1024 * 1024).expect("non-zero"),
@@ -68,6 +69,7 @@ impl TestWriter {
             snapshot_pool: NonZeroU32::new(4).expect("non-zero"),
             snapshot_per_token: NonZeroU32::new(2).expect("non-zero"),
             snapshot_timeout: Duration::from_secs(600),
+            clock_start: None,
         }
     }
 

@@ -58,6 +58,9 @@ pub struct WriterFile {
     pub listen: String,
     pub admin_token: String,
     pub relay: bool,
+    /// `ORGHUB_CLOCK_START` of the writer (RFC 3339), for the midnight phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_start: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +86,11 @@ pub async fn run_role(role: Role, config: &Path) -> anyhow::Result<()> {
             config.listen = file.listen.parse().context("listen address")?;
             config.admin_token = Some(file.admin_token.into());
             config.relay = file.relay;
+            if let Some(start) = &file.clock_start {
+                let start: orghub_writer::clock::ClockStart =
+                    start.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                config.clock_start = Some(orghub_writer::clock::Clock::starting_at(start.0));
+            }
             let app = orghub_writer::Application::build(config).await?;
             say(&format!("ready port={}", app.port()));
             app.run_until_stopped(stdin_closed()).await

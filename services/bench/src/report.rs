@@ -219,6 +219,23 @@ pub struct LiveBulk {
     pub converged: Option<Duration>,
 }
 
+/// Phase 6: one midnight's transitions while live changes go on.
+#[derive(Debug, Clone)]
+pub struct Midnight {
+    pub kommune: Kommune,
+    pub entities: u64,
+    /// Written for the day (the writer's record), and how many changed.
+    pub transitions: u64,
+    pub expected: u64,
+    /// The day's own run.
+    pub day: Rate,
+    /// From the writer's restart to the day complete, and to everything published.
+    pub complete: Duration,
+    pub published: Duration,
+    /// The main municipality's renames meanwhile.
+    pub latency: Latency,
+}
+
 /// Everything a run measured.
 #[derive(Debug, Clone)]
 pub struct Figures {
@@ -230,6 +247,7 @@ pub struct Figures {
     /// On the idle hub: at the configured rate, then at a quarter of it.
     pub live_idle: Vec<Latency>,
     pub live_bulk: LiveBulk,
+    pub midnight: Midnight,
 }
 
 /// Where and how the run happened.
@@ -602,6 +620,7 @@ pub fn markdown(ctx: &Context, f: &Figures) -> String {
         );
     }
     out.push('\n');
+    midnight_section(&mut out, f);
 
     // Cost.
     let _ = writeln!(
@@ -695,6 +714,53 @@ pub fn write(path: &Path, results: &str) -> anyhow::Result<()> {
     };
     std::fs::write(path, splice(&old, results))
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Phase 6 in Markdown: transitions per second against the PostgreSQL insert yardstick, live
+/// latency during the transition against the idle hub's.
+fn midnight_section(out: &mut String, f: &Figures) {
+    let m = &f.midnight;
+    let idle = f.live_idle.first();
+    let _ = writeln!(
+        out,
+        "#### Midnight (DESIGN §4)\n\n\
+         {} ({}) with {} persons, {} of them changing at one midnight (half start, half end); the \
+         writer restarted with `ORGHUB_CLOCK_START` 1 s after it, so it ran the missed midnights \
+         at start-up (a week of them, the last one with the transitions) while the main \
+         municipality's units were renamed at {}/s.\n",
+        m.kommune,
+        m.kommune.name(),
+        int(m.entities),
+        int(m.expected),
+        m.latency.target_rate,
+    );
+    let _ = writeln!(
+        out,
+        "| transitions | the day's run | transitions/s | vs PostgreSQL insert yardstick | complete / published after restart | live p99 during | vs idle p99 |\n|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let idle_p99 = idle.map_or(f64::NAN, |l| l.visible_ms(0.99));
+    let _ = writeln!(
+        out,
+        "| {} of {} | {:.2} s | {} | {} | {} / {} | {} | {} |\n",
+        int(m.transitions),
+        int(m.expected),
+        m.day.seconds,
+        rate(m.day.per_second()),
+        fine_ratio(m.day.per_second(), f.yardstick.pg_insert.per_second()),
+        secs(m.complete),
+        secs(m.published),
+        ms(m.latency.visible_ms(0.99)),
+        ratio(m.latency.visible_ms(0.99), idle_p99),
+    );
+}
+
+/// A ratio that may be well under 1 %.
+fn fine_ratio(a: f64, b: f64) -> String {
+    if b > 0.0 && a.is_finite() {
+        format!("{:.2} %", 100.0 * a / b)
+    } else {
+        "–".into()
+    }
 }
 
 #[cfg(test)]

@@ -35,12 +35,16 @@ use crate::report::{Bulk, Figures, Latency, LiveBulk, Noop, Rate, Staged};
 use crate::workload::{Municipality, Shape, sample_events};
 use crate::yardstick;
 
+mod midnight;
+
 /// The municipality of the bulk, no-op and live phases.
 pub const MAIN: u16 = 751;
 /// The municipality of the staged phase.
 pub const STAGED: u16 = 851;
 /// The municipality imported during the live phase.
 pub const LIVE_BULK: u16 = 101;
+/// The municipality of the midnight phase (Odense).
+pub const MIDNIGHT: u16 = 461;
 /// Distinct sample events the yardsticks cycle through.
 const SAMPLE_EVENTS: usize = 4096;
 /// How long a child may take to start.
@@ -118,6 +122,13 @@ pub async fn run(env: &Env, plan: &Plan) -> anyhow::Result<Figures> {
     );
     let (live_idle, live_bulk) = live(&mut hubs, &main, &second, plan).await?;
 
+    println!(
+        "\n==> 6. midnight: {} persons of {}, 5 % of them changing at one midnight",
+        main.entities,
+        kommune(MIDNIGHT)?
+    );
+    let midnight = midnight::run(&mut hubs, &main, plan).await?;
+
     println!("\n==> stopping the writer and the subscriber");
     hubs.stop().await?;
     Ok(Figures {
@@ -128,6 +139,7 @@ pub async fn run(env: &Env, plan: &Plan) -> anyhow::Result<Figures> {
         staged,
         live_idle,
         live_bulk,
+        midnight,
     })
 }
 
@@ -362,7 +374,19 @@ async fn start_writer(
     listen: &str,
     relay: bool,
 ) -> anyhow::Result<ChildProcess> {
+    start_writer_at(env, name, listen, relay, None).await
+}
+
+/// [`start_writer`] with the writer's clock started at `clock` (RFC 3339).
+async fn start_writer_at(
+    env: &Env,
+    name: &str,
+    listen: &str,
+    relay: bool,
+    clock: Option<String>,
+) -> anyhow::Result<ChildProcess> {
     let file = WriterFile {
+        clock_start: clock,
         database_url: with_application(&env.writer_db_url, name),
         amqp_url: env.amqp_url.clone(),
         listen: listen.to_owned(),

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, DatabaseUrl};
 use crate::http::{self, AppState, SnapshotLimits};
 use crate::metrics::Metrics;
+use crate::midnight;
 use crate::relay::{self, RelayConfig};
 use crate::store::Store;
 
@@ -26,6 +27,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     relay: Option<RelayConfig>,
+    /// The database URL the midnight run takes its lock with, when it runs in this process.
+    midnight: Option<String>,
 }
 
 impl Application {
@@ -47,6 +50,15 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let clock = config.clock_start.unwrap_or_default();
+        if clock.is_set() {
+            tracing::warn!(
+                now = %clock.now().to_rfc3339(),
+                today = %clock.today(),
+                "ORGHUB_CLOCK_START is set: the writer's clock is not the system clock; dates, \
+                 registration times and midnights follow it"
+            );
+        }
         let metrics = Arc::new(Metrics::new());
         // Snapshots read on connections of their own: however many slow readers there are, the
         // writes keep theirs.
@@ -55,6 +67,7 @@ impl Application {
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(config.database_url.options().clone());
         let store = store
+            .with_clock(clock)
             .with_group_sizes(metrics.write_group_requests.clone())
             .with_snapshot_pool(snapshot_pool)
             .with_write_queue(config.write_queue.get())
@@ -82,10 +95,14 @@ impl Application {
             max_message_bytes: config.relay_max_message_bytes.get(),
             confirm_timeout: config.relay_confirm_timeout,
         });
+        let midnight = config
+            .midnight
+            .then(|| config.database_url.expose().to_owned());
         Ok(Application {
             listener,
             state,
             relay,
+            midnight,
         })
     }
 
@@ -106,6 +123,9 @@ impl Application {
         let relay_task = self
             .relay
             .map(|cfg| tokio::spawn(relay::run(cfg, self.state.metrics.clone(), stop.clone())));
+        let midnight_task = self
+            .midnight
+            .map(|url| tokio::spawn(midnight::run(self.state.store.clone(), url, stop.clone())));
         tracing::info!(addr = %self.listener.local_addr()?, "orghub-writer listening");
         let router = http::router(self.state);
         let serve = axum::serve(self.listener, router)
@@ -133,6 +153,13 @@ impl Application {
             // confirmed is published again by the next relay.
             if tokio::time::timeout(RELAY_STOP, &mut task).await.is_err() {
                 tracing::warn!(bound = ?RELAY_STOP, "the relay did not stop in time; abandoning it");
+                task.abort();
+            }
+        }
+        if let Some(mut task) = midnight_task {
+            // A run stops between batches; what it had not written runs again next time.
+            if tokio::time::timeout(RELAY_STOP, &mut task).await.is_err() {
+                tracing::warn!(bound = ?RELAY_STOP, "the midnight run did not stop in time; abandoning it");
                 task.abort();
             }
         }

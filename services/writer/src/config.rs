@@ -15,6 +15,8 @@ use clap::Parser;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use orghub_runtime::{Secret, redact_url};
+
+use crate::clock::{Clock, ClockStart};
 use sqlx::postgres::PgConnectOptions;
 
 /// The largest `ORGHUB_RELAY_BATCH`.
@@ -72,6 +74,12 @@ pub struct Config {
     /// others stand by).
     #[arg(long, env = "ORGHUB_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
+
+    /// Write the midnight transitions (`effective`/`expired` events) in this process, just
+    /// after each midnight Europe/Copenhagen and at start-up for missed ones (one writer across
+    /// the cluster does each run; the others stand by).
+    #[arg(long, env = "ORGHUB_MIDNIGHT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub midnight: bool,
 
     /// Events the relay reads per batch, 1 to 10000 (shared between the municipalities with a
     /// backlog); up to two batches wait for their publisher confirms at once.
@@ -168,6 +176,18 @@ pub struct Config {
         value_parser = Checked(snapshot_timeout)
     )]
     pub snapshot_timeout: Duration,
+
+    /// Start the writer's clock at this RFC 3339 instant (e.g. `2026-12-31T23:59:40+01:00`) and
+    /// let it run at real speed from there: today, registration times, event times and the
+    /// midnight transitions all read it. For tests and demos of midnight; a warning is logged
+    /// when it is set. Unset: the system clock.
+    #[arg(
+        long,
+        value_name = "RFC3339",
+        env = "ORGHUB_CLOCK_START",
+        value_parser = Checked(clock_start)
+    )]
+    pub clock_start: Option<Clock>,
 }
 
 /// A value that is not what its setting needs; the message never contains a password.
@@ -368,6 +388,11 @@ fn snapshot_timeout(s: &str) -> Result<Duration, ConfigError> {
         .ok_or_else(|| ConfigError(format!("{s:?} is not a number of seconds of at least 1")))
 }
 
+fn clock_start(s: &str) -> Result<Clock, ConfigError> {
+    let start: ClockStart = s.parse().map_err(ConfigError)?;
+    Ok(Clock::starting_at(start.0))
+}
+
 fn positive_u32(s: &str) -> Result<NonZeroU32, ConfigError> {
     s.trim()
         .parse::<NonZeroU32>()
@@ -464,6 +489,20 @@ mod tests {
         assert!(e.contains("ORGHUB_SNAPSHOT_PER_TOKEN"), "{e}");
         let e = parse(&["--snapshot-timeout-secs", "0"]).expect_err("no time");
         assert!(e.contains("ORGHUB_SNAPSHOT_TIMEOUT_SECS"), "{e}");
+    }
+
+    #[test]
+    fn the_clock_starts_where_orghub_clock_start_says_and_is_the_system_clock_otherwise() {
+        assert_eq!(parse(&[]).expect("defaults").clock_start, None);
+        let c = parse(&["--clock-start", "2026-12-31T23:59:40+01:00"]).expect("an instant");
+        let clock = c.clock_start.expect("a clock");
+        assert!(clock.is_set());
+        assert_eq!(clock.today().to_string(), "2026-12-31");
+        let e = parse(&["--clock-start", "23:59:40"]).expect_err("a time is not an instant");
+        assert!(
+            e.contains("ORGHUB_CLOCK_START") && e.contains("RFC 3339"),
+            "{e}"
+        );
     }
 
     #[test]

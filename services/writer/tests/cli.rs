@@ -119,3 +119,23 @@ fn the_admin_token_once_published_in_the_compose_file_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_clock_and_midnight_settings_are_documented_and_a_bad_clock_start_is_refused() {
+    let out = writer().arg("--help").output().expect("run");
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in ["ORGHUB_CLOCK_START", "ORGHUB_MIDNIGHT"] {
+        assert!(help.contains(var), "--help lacks {var}");
+    }
+    let out = writer()
+        .env("ORGHUB_CLOCK_START", "23:59:30")
+        .env("ORGHUB_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ORGHUB_CLOCK_START") && stderr.contains("RFC 3339"),
+        "{stderr}"
+    );
+}

@@ -13,6 +13,7 @@ mod disruptive;
 mod generator;
 mod harness;
 mod isolation;
+mod midnight;
 mod ops;
 mod structure;
 mod subscriber;

@@ -22,6 +22,7 @@ use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection as _, PgConnection, PgPool, Row as _};
 use uuid::Uuid;
 
+use super::demo_midnight;
 use crate::error::CliError;
 use crate::settings::Settings;
 use orghub_client::WriterClient;
@@ -56,6 +57,12 @@ pub struct Args {
     /// Seconds to wait for the subscriber's cache to converge.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+    /// Start the writer's clock (ORGHUB_CLOCK_START) at this time: `HH:MM:SS` today in
+    /// Copenhagen or an RFC 3339 instant, at most 15 minutes before a midnight. The demo then
+    /// also shows that midnight's transition: a person starting tomorrow becomes `effective`, one
+    /// ending today `expired`, and the cache follows (e.g. `--size small --clock 23:59:30`).
+    #[arg(long, value_name = "TIME", value_parser = demo_midnight::parse_clock)]
+    pub clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn parse_kommune(s: &str) -> Result<Kommune, String> {
@@ -177,6 +184,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
             ))
         })?;
 
+    let clock = args.clock.map(orghub_writer::clock::Clock::starting_at);
     step("starting the writer (API and relay)");
     let admin_token = format!("demo-{}", Uuid::new_v4().simple());
     let mut writer_config = orghub_writer::Config {
@@ -189,6 +197,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         listen: args.listen,
         admin_token: Some(admin_token.clone().into()),
         relay: true,
+        midnight: true,
         relay_batch: const { NonZeroU32::new(500).expect("not zero") },
         relay_poll: Duration::from_millis(200),
         db_pool: const { NonZeroU32::new(16).expect("not zero") },
@@ -198,6 +207,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         snapshot_pool: const { NonZeroU32::new(4).expect("not zero") },
         snapshot_per_token: const { NonZeroU32::new(2).expect("not zero") },
         snapshot_timeout: Duration::from_secs(600),
+        clock_start: clock,
     };
     let writer_app = match orghub_writer::Application::build(writer_config.clone()).await {
         Ok(app) => app,
@@ -224,6 +234,19 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         .map_err(|e| CliError::Dependency(e.into()))?
         .token;
     println!("  writer API        {api}   (admin token {admin_token})");
+    let midnight = match clock {
+        Some(clock) => {
+            step(&format!(
+                "the writer's clock reads {}: a person starting tomorrow, one ending today",
+                clock
+                    .now()
+                    .with_timezone(&chrono_tz::Europe::Copenhagen)
+                    .to_rfc3339()
+            ));
+            Some(demo_midnight::plan(&api, &admin_token, kommune, clock).await?)
+        }
+        None => None,
+    };
 
     step(&format!(
         "starting subscriber {SUBSCRIBER:?} with a PostgreSQL cache in {CACHE_DATABASE}"
@@ -270,9 +293,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
     );
 
     step(&format!("playing {} live changes", args.changes));
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Copenhagen)
-        .date_naive();
+    let today = clock.unwrap_or_default().today();
     let changes = orghub_generator::changes(&opts, args.changes, today);
     let changes_started = Instant::now();
     let (applied, changed) = play_changes(&api, &admin_token, kommune, &changes).await?;
@@ -292,9 +313,17 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
         Duration::from_secs(args.timeout),
     )
     .await?;
+    let converge_took = converge_started.elapsed();
+    let midnight_followed = match (clock, midnight) {
+        (Some(clock), Some(planned)) => {
+            step("waiting for midnight by the writer's clock");
+            demo_midnight::show(&hub, &cache, clock, planned, Duration::from_secs(60)).await?
+        }
+        _ => true,
+    };
     let (events, unpublished) = event_counts(&hub).await?;
     let dlq = dlq_depth(&amqp_url).await.unwrap_or(u32::MAX);
-    let converged = outcome.is_ok();
+    let converged = outcome.is_ok() && midnight_followed;
     println!("  events written    {events}");
     println!(
         "  events published  {} (unpublished: {unpublished})",
@@ -303,7 +332,7 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
     match &outcome {
         Ok(n) => println!(
             "  subscriber cache  converged: {n} live entities, versions and documents equal to the snapshot, {:.1} s after the last change",
-            converge_started.elapsed().as_secs_f64()
+            converge_took.as_secs_f64()
         ),
         Err(why) => println!("  subscriber cache  NOT converged: {why}"),
     }

@@ -4,6 +4,7 @@
 
 pub mod console;
 pub mod demo;
+mod demo_midnight;
 pub mod dlq;
 pub mod generate;
 pub mod import;

@@ -215,7 +215,7 @@ pub async fn get_one(
                 }
             ))
         })?;
-    let doc = entity.document(at.unwrap_or_else(crate::store::today));
+    let doc = entity.document(at.unwrap_or_else(|| state.store.today()));
     Ok(Json(visible(doc, &caller, kommune)).into_response())
 }
 
@@ -318,7 +318,7 @@ pub async fn list(
     } else {
         None
     };
-    let today = crate::store::today();
+    let today = state.store.today();
     let items: Vec<Value> = rows
         .into_iter()
         .map(|e| visible(e.document(today), &caller, kommune))

@@ -139,7 +139,7 @@ pub async fn snapshot(
         drop((slot, reading));
         let _ = done_tx.send(outcome);
     });
-    let today = crate::store::today();
+    let today = state.store.today();
     let lines = ReceiverStream::new(rx).map(move |item| match item {
         Ok(SnapshotItem::Watermark(w)) => Ok(format!("{{\"sequence\":{w}}}\n")),
         Ok(SnapshotItem::Entity(e)) => {

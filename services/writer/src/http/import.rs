@@ -433,7 +433,7 @@ async fn end_absent(
     import: Uuid,
     summary: &mut Summary,
 ) -> Result<(), ApiError> {
-    let today = crate::store::today();
+    let today = state.store.today();
     let mut absent = state.store.import_absent(kommune, import).await?;
     // Referencing kinds before the kinds they reference, classes last: fewer rounds blocked by
     // dependents.

@@ -13,12 +13,15 @@
 //!   [`orghub_contracts::integrity`] over what it sees, the changes it records.
 //! - `flush`: sending a transaction's pending rows in set-based statements.
 //! - `import`: a full import's record of the UUIDs its file named.
+//! - [`midnight`]: one midnight's `effective`/`expired` events, in batches, once per entity
+//!   and date.
 //! - `codec`, `tokens`: stored JSON, API tokens.
 
 mod codec;
 mod combine;
 mod flush;
 mod import;
+pub mod midnight;
 pub mod operation;
 mod tokens;
 mod transaction;
@@ -32,6 +35,8 @@ use orghub_contracts::{Attrs, DocumentHead, EntityDocument, EntityKind, Kommune}
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
+
+use crate::clock::Clock;
 
 pub use codec::timeline_from_json;
 pub use combine::IDEMPOTENCY_KEY_TTL_HOURS;
@@ -59,13 +64,6 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt data: {0}")]
     Corrupt(String),
-}
-
-/// The Europe/Copenhagen date now: what "today" means for `current`.
-pub fn today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&chrono_tz::Europe::Copenhagen)
-        .date_naive()
 }
 
 /// An entity as stored: head, deletion flag and the full timeline (with sensitive attributes).
@@ -108,6 +106,8 @@ pub struct Store {
     group_sizes: Option<prometheus_client::metrics::histogram::Histogram>,
     /// Counts the writing requests waiting for their turn and those refused as busy, when set.
     queue_metrics: Option<QueueMetrics>,
+    /// The writer's one clock: today, registration and event times (DESIGN §3 *Clock*).
+    clock: Clock,
 }
 
 /// The metrics of the municipalities' queues of waiting writes.
@@ -178,7 +178,23 @@ impl Store {
             write_queue: DEFAULT_WRITE_QUEUE,
             group_sizes: None,
             queue_metrics: None,
+            clock: Clock::system(),
         }
+    }
+
+    /// Dates everything by `clock` instead of the system clock.
+    pub fn with_clock(self, clock: Clock) -> Self {
+        Store { clock, ..self }
+    }
+
+    /// The writer's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The Europe/Copenhagen date now by the writer's clock: what "today" means for `current`.
+    pub fn today(&self) -> NaiveDate {
+        self.clock.today()
     }
 
     /// Reports the waiting and refused writing requests to `metrics`.

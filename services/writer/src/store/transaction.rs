@@ -60,6 +60,8 @@ pub(super) struct Tx {
     pub(super) sequence: i64,
     first_sequence: i64,
     pub(super) today: NaiveDate,
+    /// The writer's clock; `today` is its date when the municipality's lock was taken.
+    clock: crate::clock::Clock,
     /// Who writes the request being applied (a group of requests changes it per request).
     ctx: WriteContext,
     /// Entities read or written in this transaction, as it sees them now.
@@ -96,7 +98,8 @@ impl Tx {
             code,
             sequence,
             first_sequence: sequence,
-            today: super::today(),
+            today: store.clock.today(),
+            clock: store.clock,
             ctx: WriteContext::default(),
             seen: HashMap::new(),
             persisted: HashSet::new(),
@@ -353,7 +356,7 @@ impl Tx {
             (Some(e), false) => e.version + 1,
             (None, _) => 1,
         };
-        let mut registered_at = Utc::now().trunc_subsecs(6);
+        let mut registered_at = self.registration_time();
         if let Some(e) = &existing
             && registered_at <= e.registered_at
         {
@@ -380,6 +383,20 @@ impl Tx {
             // Midnight transitions are never the result of a write.
             Action::Effective | Action::Expired => Outcome::Updated,
         })
+    }
+
+    /// Now by the writer's clock, but never past the end of `today`: a transaction that began
+    /// before a midnight and writes after it computed `current` for the day before, and the
+    /// midnight transition (which waits for it, see `store::midnight`) relies on a registration
+    /// time on the day its `current` was computed for.
+    fn registration_time(&self) -> DateTime<Utc> {
+        let now = self.clock.now().trunc_subsecs(6);
+        match self.today.succ_opt() {
+            Some(tomorrow) => {
+                now.min(crate::clock::midnight(tomorrow) - chrono::Duration::microseconds(1))
+            }
+            None => now,
+        }
     }
 
     /// Refuses a timeline that grows past the limits of DESIGN §2; returns its segments' size.
@@ -445,7 +462,7 @@ impl Tx {
                     ),
                     // Not reached: an applied operation's entity is always seen.
                     None => EntityDocument::new(
-                        self.head(*uuid, EntityKind::Unit, 0, Utc::now()),
+                        self.head(*uuid, EntityKind::Unit, 0, self.clock.now()),
                         true,
                         Timeline::new(),
                         self.today,
