@@ -132,9 +132,20 @@ impl WriterClient {
         name: &str,
         scopes: &[String],
     ) -> Result<NewToken, WriterError> {
+        self.create_sourced_token(name, scopes, None).await
+    }
+
+    /// Creates a token that writes for the source system `source` (DESIGN §2 *Source systems*).
+    pub async fn create_sourced_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+        source: Option<&str>,
+    ) -> Result<NewToken, WriterError> {
         let body = NewTokenRequest {
             name: name.to_owned(),
             scopes: scopes.to_vec(),
+            source: source.map(str::to_owned),
         };
         let request = self
             .request(Method::POST, &["api", "v1", "admin", "tokens"])

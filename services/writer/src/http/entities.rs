@@ -16,6 +16,7 @@ use super::auth::{Caller, Need};
 use super::error::ApiError;
 use axum::extract::rejection::BytesRejection;
 
+use super::sources::{Guard, patch_op};
 use super::{
     AppState, body_within, parse_json, parse_kind, parse_kommune, parse_uuid, traceparent,
 };
@@ -69,6 +70,7 @@ async fn write_one(
         actor: caller.actor.clone(),
         note,
         traceparent: traceparent(headers),
+        source: caller.source.clone(),
     };
     let mut results = state
         .store
@@ -97,12 +99,34 @@ pub async fn put(
     let body = body_within(body, limits::MAX_WRITE_BODY_BYTES)?;
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
-    let state_value = parse_state(kind, value).map_err(ApiError::Validation)?;
-    let op = Operation::Put {
-        kind,
-        uuid,
-        state: state_value,
+    let op = match Guard::of(&state, &caller, kommune).await? {
+        // A sourced token changes only what its source owns: its state is a merge patch.
+        Some(guard) => patch_op(kind, uuid, value, Some(&guard))?,
+        None => Operation::Put {
+            kind,
+            uuid,
+            state: parse_state(kind, value).map_err(ApiError::Validation)?,
+        },
     };
+    write_one(&state, &caller, kommune, op, note, &headers).await
+}
+
+/// `PATCH /{kind-path}/{uuid}`: a JSON merge patch over the interval `validity` names.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((kommune, kind, uuid)): Path<(String, String, String)>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let kommune = parse_kommune(&kommune)?;
+    caller.require(Need::Write(kommune))?;
+    let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    let body = body_within(body, limits::MAX_WRITE_BODY_BYTES)?;
+    let mut value = parse_json(&body)?;
+    let note = take_note(&mut value)?;
+    let guard = Guard::of(&state, &caller, kommune).await?;
+    let op = patch_op(kind, uuid, value, guard.as_ref())?;
     write_one(&state, &caller, kommune, op, note, &headers).await
 }
 
@@ -120,6 +144,9 @@ pub async fn terminate(
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
     let to = parse_terminate_to(&value)?;
+    if let Some(guard) = Guard::of(&state, &caller, kommune).await? {
+        guard.may_end(kind)?;
+    }
     write_one(
         &state,
         &caller,
@@ -155,6 +182,9 @@ pub async fn delete(
     let kommune = parse_kommune(&kommune)?;
     caller.require(Need::Write(kommune))?;
     let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    if let Some(guard) = Guard::of(&state, &caller, kommune).await? {
+        guard.may_end(kind)?;
+    }
     write_one(
         &state,
         &caller,

@@ -13,13 +13,14 @@
 //!   [`orghub_contracts::integrity`] over what it sees, the changes it records.
 //! - `flush`: sending a transaction's pending rows in set-based statements.
 //! - `import`: a full import's record of the UUIDs its file named.
-//! - `codec`, `tokens`: stored JSON, API tokens.
+//! - `codec`, `tokens`, `sources`: stored JSON, API tokens, what each source system owns.
 
 mod codec;
 mod combine;
 mod flush;
 mod import;
 pub mod operation;
+pub mod sources;
 mod tokens;
 mod transaction;
 
@@ -36,7 +37,8 @@ use uuid::Uuid;
 pub use codec::timeline_from_json;
 pub use combine::IDEMPOTENCY_KEY_TTL_HOURS;
 pub use operation::{Idempotent, OpResult, Operation, Outcome, WriteContext, WriteError};
-pub use tokens::{NewToken, TokenRecord};
+pub use tokens::{LiveToken, NewToken, TokenRecord};
+pub use sources::{Owns, SourceRecord};
 
 /// Writing requests that may wait per municipality unless configured otherwise.
 pub const DEFAULT_WRITE_QUEUE: usize = 512;

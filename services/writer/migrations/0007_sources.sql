@@ -1,0 +1,14 @@
+-- Source systems (DESIGN §2 *Source systems*, §3 `sources`): a token may carry a source label,
+-- every registration records the source of its writer, and per municipality each source
+-- declares what it owns: `owns` is `{"<kind>": "*" | ["field", ...]}`, an owned item belonging
+-- to one source (checked by the writer under an advisory lock per municipality).
+ALTER TABLE api_token ADD COLUMN source text;
+ALTER TABLE registration ADD COLUMN source text;
+
+CREATE TABLE source_system (
+    kommune    integer     NOT NULL REFERENCES municipality (code),
+    source     text        NOT NULL,
+    owns       jsonb       NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (kommune, source)
+);
