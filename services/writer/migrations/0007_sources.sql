@@ -4,6 +4,9 @@
 -- to one source (checked by the writer under an advisory lock per municipality).
 ALTER TABLE api_token ADD COLUMN source text;
 ALTER TABLE registration ADD COLUMN source text;
+-- The event's `origin` extension (DESIGN §4), beside its body like the other attributes the relay
+-- publishes as headers.
+ALTER TABLE event ADD COLUMN origin text;
 
 CREATE TABLE source_system (
     kommune    integer     NOT NULL REFERENCES municipality (code),

@@ -303,6 +303,7 @@ pub async fn history(
                 "registered_at": r.registered_at,
                 "actor": r.actor,
                 "note": r.note,
+                "source": r.source,
                 "deleted": r.deleted,
                 "timeline": timeline,
             })

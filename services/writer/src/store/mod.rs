@@ -92,6 +92,8 @@ pub struct RegistrationRecord {
     pub registered_at: DateTime<Utc>,
     pub actor: String,
     pub note: Option<String>,
+    /// The source system of the writer (DESIGN §2 *Source systems*), when it had one.
+    pub source: Option<String>,
     pub deleted: bool,
     pub timeline: orghub_contracts::Timeline<Attrs>,
 }
@@ -307,7 +309,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RegistrationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.version, r.action, r.registered_at, r.actor, r.note, r.deleted, r.timeline
+            "SELECT r.version, r.action, r.registered_at, r.actor, r.note, r.source, r.deleted, r.timeline
              FROM registration r JOIN entity e ON e.uuid = r.uuid
              WHERE r.uuid = $1 AND e.kommune = $2 AND e.kind = $3 AND r.version < $4
              ORDER BY r.version DESC LIMIT $5",
@@ -327,6 +329,7 @@ impl Store {
                     registered_at: row.try_get("registered_at")?,
                     actor: row.try_get("actor")?,
                     note: row.try_get("note")?,
+                    source: row.try_get("source")?,
                     deleted: row.try_get("deleted")?,
                     timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
                 })

@@ -436,6 +436,7 @@ impl Tx {
             timeline: Arc::clone(&timeline),
             actor: self.ctx.actor.clone(),
             note: self.ctx.note.clone(),
+            source: self.ctx.source.clone(),
         };
         let mut event = EventRow {
             sequence: self.sequence + 1,
@@ -448,6 +449,7 @@ impl Tx {
             deleted: state.deleted,
             timeline,
             traceparent: self.ctx.traceparent.clone(),
+            origin: self.ctx.source.clone(),
         };
         match self.job.get(&uuid).copied() {
             Some(w) => {
