@@ -14,5 +14,6 @@ mod generator;
 mod harness;
 mod isolation;
 mod ops;
+mod sources;
 mod subscriber;
 mod writer;
