@@ -332,3 +332,34 @@ async fn patch_changes_only_the_given_fields_over_its_interval() {
     assert_eq!(r.status, 422, "{}", r.text);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn orghubctl_creates_a_sourced_token_whose_writes_record_the_source() {
+    let env = TestHub::start(HubOptions::without_relay()).await;
+    let w = &env.writer;
+    declare_sd_and_ad(w).await;
+    let out = env
+        .ctl()
+        .run(&[
+            "token", "create", "--name", "sd-løn", "--scope", "write:751", "--source", "sd",
+            "--json",
+        ])
+        .await;
+    let created = out.expect_code(0).json();
+    assert_eq!(created["source"], "sd");
+    let token = created["token"].as_str().expect("the secret").to_owned();
+    let r = put_as(w, &token, &format!("persons/{}", id(10)), &sd_person("Mette")).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(w.events(K).await[0]["origin"], "sd");
+    let listed = env.ctl().run(&["token", "list", "--json"]).await;
+    let tokens = listed.expect_code(0).json();
+    assert_eq!(tokens[0]["source"], "sd", "{tokens}");
+    let refused = env
+        .ctl()
+        .run(&[
+            "token", "create", "--name", "x", "--scope", "write:751", "--source", "Not OK",
+        ])
+        .await;
+    assert_ne!(refused.code, 0);
+    env.stop().await;
+}
