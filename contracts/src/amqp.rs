@@ -305,8 +305,7 @@ mod tests {
                 event.traceparent = traceparent;
                 for origin in [None, Some("sd")] {
                     let body = event.to_structured_json_with_origin(origin).into_bytes();
-                    let from_body =
-                        AmqpMessage::from_structured_body(body.clone()).expect("valid");
+                    let from_body = AmqpMessage::from_structured_body(body.clone()).expect("valid");
                     assert_eq!(
                         from_body.headers.get("ce-origin").map(String::as_str),
                         origin,

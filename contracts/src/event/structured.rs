@@ -641,9 +641,18 @@ mod tests {
             OrgEvent::from_json_bytes_generally(body.as_bytes()),
             Ok(event.clone())
         );
-        assert_eq!(super::super::origin_of(body.as_bytes()).as_deref(), Some("sd"));
-        assert_eq!(event.to_structured_json_with_origin(None), event.to_structured_json());
-        assert_eq!(super::super::origin_of(event.to_structured_json().as_bytes()), None);
+        assert_eq!(
+            super::super::origin_of(body.as_bytes()).as_deref(),
+            Some("sd")
+        );
+        assert_eq!(
+            event.to_structured_json_with_origin(None),
+            event.to_structured_json()
+        );
+        assert_eq!(
+            super::super::origin_of(event.to_structured_json().as_bytes()),
+            None
+        );
     }
 
     /// Every change of one attribute, one data field or the raw text of a body, fed to both

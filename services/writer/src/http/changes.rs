@@ -90,7 +90,12 @@ fn parse_unguarded(
             Operation::Terminate { kind, uuid, to }
         }
         Some("delete") => Operation::Delete { kind, uuid },
-        _ => return Err(err("/op", "must be one of put, patch, terminate, delete".into())),
+        _ => {
+            return Err(err(
+                "/op",
+                "must be one of put, patch, terminate, delete".into(),
+            ));
+        }
     }))
 }
 

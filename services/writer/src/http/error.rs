@@ -82,11 +82,7 @@ impl ApiError {
                 "Integrity rule broken",
             ),
             Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            Ownership { .. } => (
-                StatusCode::CONFLICT,
-                "ownership",
-                "Owned by another source",
-            ),
+            Ownership { .. } => (StatusCode::CONFLICT, "ownership", "Owned by another source"),
             Dependents { .. } => (StatusCode::CONFLICT, "dependents", "Still referenced"),
             IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,

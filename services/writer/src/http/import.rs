@@ -313,11 +313,9 @@ async fn read_body(
                         ApiError::Validation(errors) => errors,
                         other => vec![FieldError::new("", other.to_string())],
                     }),
-                    None => parse_state(kind, value).map(|state| Operation::Put {
-                        kind,
-                        uuid,
-                        state,
-                    }),
+                    None => {
+                        parse_state(kind, value).map(|state| Operation::Put { kind, uuid, state })
+                    }
                 };
                 match op {
                     Err(errors) => read.summary.reject(
@@ -417,7 +415,15 @@ async fn import_stream(
     let mut summary = Summary::default();
     let mut written = Ok(());
     while let Some(batch) = ready.recv().await {
-        written = apply_batch(state, kommune, ctx, import.map(|i| i.id), batch, &mut summary).await;
+        written = apply_batch(
+            state,
+            kommune,
+            ctx,
+            import.map(|i| i.id),
+            batch,
+            &mut summary,
+        )
+        .await;
         if written.is_err() {
             break;
         }

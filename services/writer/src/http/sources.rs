@@ -47,8 +47,9 @@ pub async fn put(
     let source = parse_source(&source)?;
     let value = parse_json(&body)?;
     let owns = match value.get("owns") {
-        Some(owns) => Owns::parse(owns)
-            .map_err(|es| ApiError::Validation(es.into_iter().map(|e| e.under("/owns")).collect()))?,
+        Some(owns) => Owns::parse(owns).map_err(|es| {
+            ApiError::Validation(es.into_iter().map(|e| e.under("/owns")).collect())
+        })?,
         None => {
             return Err(ApiError::Validation(vec![FieldError::new(
                 "/owns",

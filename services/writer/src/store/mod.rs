@@ -37,8 +37,8 @@ use uuid::Uuid;
 pub use codec::timeline_from_json;
 pub use combine::IDEMPOTENCY_KEY_TTL_HOURS;
 pub use operation::{Idempotent, OpResult, Operation, Outcome, WriteContext, WriteError};
-pub use tokens::{LiveToken, NewToken, TokenRecord};
 pub use sources::{Owns, SourceRecord};
+pub use tokens::{LiveToken, NewToken, TokenRecord};
 
 /// Writing requests that may wait per municipality unless configured otherwise.
 pub const DEFAULT_WRITE_QUEUE: usize = 512;

@@ -162,7 +162,13 @@ impl Ownership {
         self.0
             .iter()
             .filter(|s| s.source == me)
-            .flat_map(|s| s.owns.0.iter().filter(|(_, f)| f.is_none()).map(|(k, _)| *k))
+            .flat_map(|s| {
+                s.owns
+                    .0
+                    .iter()
+                    .filter(|(_, f)| f.is_none())
+                    .map(|(k, _)| *k)
+            })
             .collect()
     }
 }
@@ -254,8 +260,9 @@ mod tests {
 
     #[test]
     fn declarations_parse_and_overlap_by_kind_or_field() {
-        let sd = Owns::parse(&json!({"person": ["given_name", "surname", "cpr"], "engagements": "*"}))
-            .expect("valid");
+        let sd =
+            Owns::parse(&json!({"person": ["given_name", "surname", "cpr"], "engagements": "*"}))
+                .expect("valid");
         let ad = Owns::parse(&json!({"itaccount": "*", "person": ["user_key"]})).expect("valid");
         assert_eq!(sd.overlap(&ad), None);
         assert!(sd.owns_wholly(EntityKind::Engagement) && sd.owns_field(EntityKind::Person, "cpr"));

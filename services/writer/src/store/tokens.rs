@@ -36,15 +36,16 @@ impl Store {
     ) -> Result<NewToken, StoreError> {
         let token = random_secret()?;
         let id = Uuid::now_v7();
-        sqlx::query("INSERT INTO api_token (id, name, hash, scopes, source) VALUES ($1, $2, $3, $4, $5)",
+        sqlx::query(
+            "INSERT INTO api_token (id, name, hash, scopes, source) VALUES ($1, $2, $3, $4, $5)",
         )
-            .bind(id)
-            .bind(name)
-            .bind(hash_token(&token))
-            .bind(scopes)
-            .bind(source)
-            .execute(&self.pool)
-            .await?;
+        .bind(id)
+        .bind(name)
+        .bind(hash_token(&token))
+        .bind(scopes)
+        .bind(source)
+        .execute(&self.pool)
+        .await?;
         Ok(NewToken {
             id,
             name: name.to_owned(),

@@ -239,7 +239,9 @@ impl Tx {
             }
             Operation::End { version, .. } => {
                 // Written since the import looked (or gone): not the import's to end.
-                let Some(span) = live.filter(|e| e.version == *version).and_then(|_| old_timeline.span())
+                let Some(span) = live
+                    .filter(|e| e.version == *version)
+                    .and_then(|_| old_timeline.span())
                 else {
                     return Ok(Outcome::Unchanged);
                 };

@@ -102,10 +102,14 @@ async fn a_person_written_by_another_client_during_a_long_full_import_survives_i
             .expect("the import reads on");
     }
     // The import has applied some of its lines: it runs.
-    eventually(Duration::from_secs(120), "the import applies lines", || async {
-        let r = w.get(&format!("/api/v1/{K}/persons/{}", id(1))).await;
-        (r.status == 200).then_some(())
-    })
+    eventually(
+        Duration::from_secs(120),
+        "the import applies lines",
+        || async {
+            let r = w.get(&format!("/api/v1/{K}/persons/{}", id(1))).await;
+            (r.status == 200).then_some(())
+        },
+    )
     .await;
 
     // Another client hires someone, future-dated, and someone already employed.

@@ -78,8 +78,11 @@ pub fn line(kind: &str, uuid: Uuid, state: Value) -> String {
 /// The class `it_system`/`ad` that IT accounts refer to, written by the admin.
 pub async fn it_system_ad(w: &TestWriter) -> Uuid {
     let kommune = orghub_contracts::Kommune::parse(K).expect("kommune");
-    let class =
-        orghub_contracts::facet::class_uuid(kommune, orghub_contracts::facet::Facet::ItSystem, "ad");
+    let class = orghub_contracts::facet::class_uuid(
+        kommune,
+        orghub_contracts::facet::Facet::ItSystem,
+        "ad",
+    );
     let r = w
         .put(
             K,

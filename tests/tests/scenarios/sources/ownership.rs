@@ -23,7 +23,11 @@ async fn an_owned_item_belongs_to_one_source() {
     declare_sd_and_ad(w).await;
     let greedy = json!({"owns": {"person": ["cpr"]}});
     let r = w
-        .admin(Method::PUT, &format!("/api/v1/{K}/sources/opus"), Some(&greedy))
+        .admin(
+            Method::PUT,
+            &format!("/api/v1/{K}/sources/opus"),
+            Some(&greedy),
+        )
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(r.body["type"], "urn:orghub:problem:ownership", "{}", r.text);
@@ -146,8 +150,7 @@ async fn an_sd_full_import_does_not_end_the_ads_it_accounts() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let engagement =
-        |p: u32| json!({"validity": {"from": SINCE}, "person": id(p), "unit": id(1)});
+    let engagement = |p: u32| json!({"validity": {"from": SINCE}, "person": id(p), "unit": id(1)});
     let first = line("person", id(10), sd_person("Mette"))
         + &line("person", id(11), sd_person("Jens"))
         + &line("engagement", id(20), engagement(10))
@@ -224,7 +227,14 @@ async fn origin_is_on_every_event_of_a_sourced_write_and_in_history() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let expected = [None, Some("sd"), Some("sd"), Some("sd"), Some("ad"), Some("ad")];
+    let expected = [
+        None,
+        Some("sd"),
+        Some("sd"),
+        Some("sd"),
+        Some("ad"),
+        Some("ad"),
+    ];
     let events = w.events(K).await;
     let origins: Vec<Option<&str>> = events.iter().map(|e| e["origin"].as_str()).collect();
     assert_eq!(origins, expected);
@@ -341,14 +351,27 @@ async fn orghubctl_creates_a_sourced_token_whose_writes_record_the_source() {
     let out = env
         .ctl()
         .run(&[
-            "token", "create", "--name", "sd-løn", "--scope", "write:751", "--source", "sd",
+            "token",
+            "create",
+            "--name",
+            "sd-løn",
+            "--scope",
+            "write:751",
+            "--source",
+            "sd",
             "--json",
         ])
         .await;
     let created = out.expect_code(0).json();
     assert_eq!(created["source"], "sd");
     let token = created["token"].as_str().expect("the secret").to_owned();
-    let r = put_as(w, &token, &format!("persons/{}", id(10)), &sd_person("Mette")).await;
+    let r = put_as(
+        w,
+        &token,
+        &format!("persons/{}", id(10)),
+        &sd_person("Mette"),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(w.events(K).await[0]["origin"], "sd");
     let listed = env.ctl().run(&["token", "list", "--json"]).await;
@@ -357,7 +380,14 @@ async fn orghubctl_creates_a_sourced_token_whose_writes_record_the_source() {
     let refused = env
         .ctl()
         .run(&[
-            "token", "create", "--name", "x", "--scope", "write:751", "--source", "Not OK",
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "write:751",
+            "--source",
+            "Not OK",
         ])
         .await;
     assert_ne!(refused.code, 0);
