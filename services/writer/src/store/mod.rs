@@ -13,6 +13,7 @@
 //!   [`orghub_contracts::integrity`] over what it sees, the changes it records.
 //! - `flush`: sending a transaction's pending rows in set-based statements.
 //! - `import`: a full import's record of the UUIDs its file named.
+//! - `patch`: a JSON merge patch over an interval (`PATCH`, sourced writes).
 //! - `codec`, `tokens`, `sources`: stored JSON, API tokens, what each source system owns.
 
 mod codec;
@@ -20,6 +21,7 @@ mod combine;
 mod flush;
 mod import;
 pub mod operation;
+mod patch;
 pub mod sources;
 mod tokens;
 mod transaction;

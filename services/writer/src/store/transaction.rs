@@ -229,7 +229,7 @@ impl Tx {
             Operation::Patch {
                 validity, patch, ..
             } => {
-                let t = patched(kind, &old_timeline, *validity, patch)?;
+                let t = super::patch::patched(kind, &old_timeline, *validity, patch)?;
                 let action = if live.is_some() {
                     Action::Updated
                 } else {
@@ -492,70 +492,6 @@ impl Tx {
         self.job.clear();
         super::flush::flush(self).await
     }
-}
-
-/// The timeline `old` with the JSON merge patch `patch` applied over `validity`: each segment
-/// inside the interval keeps the fields the patch does not name, a gap in the interval becomes a
-/// state of the patch alone (so it must be whole). `null` clears a field.
-pub(super) fn patched(
-    kind: EntityKind,
-    old: &Timeline<Attrs>,
-    validity: Validity,
-    patch: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Timeline<Attrs>, WriteError> {
-    let mut pieces: Vec<(Validity, Option<&Attrs>)> = Vec::new();
-    let mut cursor = Some(validity.from);
-    for seg in old.segments() {
-        let Some(inside) = seg.validity.intersect(&validity) else {
-            continue;
-        };
-        if let Some(c) = cursor
-            && c < inside.from
-        {
-            pieces.push((
-                Validity {
-                    from: c,
-                    to: Some(inside.from),
-                },
-                None,
-            ));
-        }
-        pieces.push((inside, Some(&seg.attrs)));
-        cursor = inside.to;
-    }
-    if let Some(c) = cursor
-        && validity.to.is_none_or(|to| c < to)
-    {
-        pieces.push((
-            Validity {
-                from: c,
-                to: validity.to,
-            },
-            None,
-        ));
-    }
-    let mut t = Timeline::clone(old);
-    for (v, base) in pieces {
-        let mut object = match base.map(serde_json::to_value) {
-            Some(Ok(serde_json::Value::Object(o))) => o,
-            _ => serde_json::Map::new(),
-        };
-        for (field, value) in patch {
-            if value.is_null() {
-                object.remove(field);
-            } else {
-                object.insert(field.clone(), value.clone());
-            }
-        }
-        object.insert(
-            "validity".into(),
-            serde_json::to_value(v).unwrap_or_default(),
-        );
-        let segment = orghub_contracts::parse_state(kind, serde_json::Value::Object(object))
-            .map_err(WriteError::Validation)?;
-        t.put(v, segment.attrs);
-    }
-    Ok(t)
 }
 
 /// The world as this transaction sees it: the entities through `seen` (loaded once each), the
