@@ -1,6 +1,10 @@
 //! `POST /import?mode=partial|full`: an NDJSON stream of `{kind, uuid, state}` lines, read
 //! line by line, applied in batches, no-ops skipped. `full` also ends the municipality's entities
-//! that the file no longer has.
+//! that the file no longer has, by the rules of DESIGN §3: only entities that existed when the
+//! import began and nobody wrote since (an [`Operation::End`] checks the version it saw), only of
+//! kinds its token's source owns wholly (every kind for an unsourced token), and nothing at all
+//! when a line was rejected or unreadable (`not_ended_because` says so). A sourced token's lines
+//! are merge patches, like its `PUT`s (see [`super::sources`]).
 //!
 //! A stream of any length runs in bounded memory: a batch is read while the previous one is
 //! written, a line over [`limits::MAX_IMPORT_LINE_BYTES`] is rejected without being held, refusals
