@@ -169,6 +169,32 @@ impl WriterClient {
         self.send(request).await.map(drop)
     }
 
+    /// The municipality's declared source systems (`GET /api/v1/{kommune}/sources`): `{kommune,
+    /// sources: [{source, owns, updated_at}]}`.
+    pub async fn sources(&self, kommune: Kommune) -> Result<Value, WriterError> {
+        let kommune = kommune.to_string();
+        let request = self
+            .request(Method::GET, &["api", "v1", &kommune, "sources"])
+            .timeout(CALL_TIMEOUT);
+        self.json(request).await
+    }
+
+    /// Declares what `source` owns in the municipality (`PUT /api/v1/{kommune}/sources/{source}`,
+    /// admin): `owns` is `{"<kind>": "*" or ["field", …]}`.
+    pub async fn declare_source(
+        &self,
+        kommune: Kommune,
+        source: &str,
+        owns: &Value,
+    ) -> Result<Value, WriterError> {
+        let kommune = kommune.to_string();
+        let request = self
+            .request(Method::PUT, &["api", "v1", &kommune, "sources", source])
+            .timeout(CALL_TIMEOUT)
+            .json(&serde_json::json!({ "owns": owns }));
+        self.json(request).await
+    }
+
     /// An entity's current document (`GET /api/v1/{kommune}/{kind-path}/{uuid}`); `None` when
     /// the hub has no such entity (the console shows it beside a dead letter).
     pub async fn entity(

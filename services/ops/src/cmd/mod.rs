@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dlq;
 pub mod generate;
 pub mod import;
+pub mod sources;
 pub mod status;
 pub mod subscriber;
 pub mod token;

@@ -391,5 +391,36 @@ async fn orghubctl_creates_a_sourced_token_whose_writes_record_the_source() {
         ])
         .await;
     assert_ne!(refused.code, 0);
+
+    // `orghubctl sources`: set one, list them; an item another source owns is refused.
+    let kle = r#"{"kle": "*"}"#;
+    let out = env
+        .ctl()
+        .run(&["sources", "set", "opus", "--kommune", "751", "--owns", kle])
+        .await;
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("opus owns in 751: kle"),
+        "{}",
+        out.stdout
+    );
+    let listed = env
+        .ctl()
+        .run(&["sources", "list", "--kommune", "751", "--json"])
+        .await;
+    let names: Vec<String> = listed.expect_code(0).json()["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter_map(|s| s["source"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["ad", "opus", "sd"]);
+    let cpr = r#"{"person": ["cpr"]}"#;
+    let taken = env
+        .ctl()
+        .run(&["sources", "set", "opus", "--kommune", "751", "--owns", cpr])
+        .await;
+    taken.expect_code(2);
+    assert!(taken.stderr.contains("sd"), "{}", taken.stderr);
     env.stop().await;
 }
