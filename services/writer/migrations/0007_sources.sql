@@ -13,5 +13,10 @@ CREATE TABLE source_system (
     source     text        NOT NULL,
     owns       jsonb       NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
+    -- What the source did last (a source that writes without a declaration gets a row owning
+    -- nothing): its last changing write, and its last full import with the import's summary.
+    last_write_at       timestamptz,
+    last_full_import_at timestamptz,
+    last_full_import    jsonb,
     PRIMARY KEY (kommune, source)
 );

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::error::{CliError, EXIT_CODES_HELP};
 use crate::settings::Settings;
-use crate::table::{Table, print_json};
+use crate::table::{Table, or_dash, print_json};
 
 /// `sources` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -59,6 +59,27 @@ fn owned(owns: &Value) -> String {
         .join(" ")
 }
 
+/// A source's last full import: when, and its counts.
+fn full_import(source: &Value) -> String {
+    let Some(at) = source["last_full_import_at"].as_str() else {
+        return "-".into();
+    };
+    let s = &source["last_full_import"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    let mut out = format!(
+        "{at}: {} lines, {} created, {} updated, {} ended, {} rejected",
+        n("lines"),
+        n("created"),
+        n("updated"),
+        n("terminated") + n("deleted"),
+        n("rejected_count")
+    );
+    if s["not_ended_because"].is_string() {
+        out.push_str(" (nothing ended)");
+    }
+    out
+}
+
 pub async fn run(command: SourcesCommand, settings: &Settings) -> Result<(), CliError> {
     let writer = settings.writer_admin()?;
     match command {
@@ -73,12 +94,13 @@ pub async fn run(command: SourcesCommand, settings: &Settings) -> Result<(), Cli
                 println!("no sources declared in {kommune}");
                 return Ok(());
             }
-            let mut table = Table::new(&["SOURCE", "OWNS", "UPDATED"]);
+            let mut table = Table::new(&["SOURCE", "OWNS", "LAST WRITE", "LAST FULL IMPORT"]);
             for s in sources {
                 table.row(vec![
                     s["source"].as_str().unwrap_or("").to_owned(),
                     owned(&s["owns"]),
-                    s["updated_at"].as_str().unwrap_or("").to_owned(),
+                    or_dash(s["last_write_at"].as_str().map(str::to_owned)),
+                    full_import(&s),
                 ]);
             }
             table.print();

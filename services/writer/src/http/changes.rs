@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::auth::{Caller, Need};
 use super::entities::parse_terminate_to;
 use super::error::ApiError;
-use super::sources::{Guard, patch_op};
+use super::sources::{Guard, note_write, patch_op};
 use super::{AppState, body_within, parse_json, parse_kommune, traceparent};
 use crate::store::{Idempotent, OpResult, Operation, WriteContext};
 
@@ -217,6 +217,7 @@ pub async fn post_changes(
         }
     };
     state.metrics.events_written.inc_by(written as u64);
+    note_write(&state, &caller, kommune, written > 0).await;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok((status, Json(body)).into_response())
 }

@@ -16,7 +16,7 @@ use super::auth::{Caller, Need};
 use super::error::ApiError;
 use axum::extract::rejection::BytesRejection;
 
-use super::sources::{Guard, patch_op};
+use super::sources::{Guard, note_write, patch_op};
 use super::{
     AppState, body_within, parse_json, parse_kind, parse_kommune, parse_uuid, traceparent,
 };
@@ -83,6 +83,7 @@ async fn write_one(
     if result.outcome.changed() {
         state.metrics.events_written.inc();
     }
+    note_write(state, caller, kommune, result.outcome.changed()).await;
     Ok(respond(result, caller, kommune))
 }
 

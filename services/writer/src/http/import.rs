@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::auth::{Caller, Need};
 use super::error::ApiError;
-use super::sources::{Guard, patch_op};
+use super::sources::{Guard, note_write, patch_op};
 use super::{AppState, parse_kommune, traceparent};
 use crate::store::{Operation, Outcome, WriteContext, WriteError};
 
@@ -389,7 +389,19 @@ pub async fn post_import(
     {
         tracing::warn!(error = %e, import = %import.id, "could not clear a full import's record; a later import will");
     }
-    Ok(Json(result?).into_response())
+    let summary = result?;
+    note_write(&state, &caller, kommune, summary.changed() > 0).await;
+    if let (Some(source), true) = (&caller.source, full) {
+        let mut shown = serde_json::to_value(&summary).unwrap_or_default();
+        // The counts, not the refused lines in detail.
+        if let Some(o) = shown.as_object_mut() {
+            o.remove("rejected");
+        }
+        if let Err(e) = state.store.source_imported(kommune, source, shown).await {
+            tracing::warn!(error = %e, %kommune, %source, "could not note a source's full import");
+        }
+    }
+    Ok(Json(summary).into_response())
 }
 
 /// A full import under way (DESIGN §3).

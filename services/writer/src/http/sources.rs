@@ -22,7 +22,20 @@ use crate::store::sources::{Ownership, fields_of};
 use crate::store::{Operation, Owns, SourceRecord};
 
 fn shown(record: &SourceRecord) -> Value {
-    json!({"source": record.source, "owns": record.owns.to_json(), "updated_at": record.updated_at})
+    json!({"source": record.source, "owns": record.owns.to_json(), "updated_at": record.updated_at,
+           "last_write_at": record.last_write_at,
+           "last_full_import_at": record.last_full_import_at,
+           "last_full_import": record.last_full_import})
+}
+
+/// Notes a sourced caller's changing write for `GET /sources`; bookkeeping that never fails the
+/// write it follows.
+pub async fn note_write(state: &AppState, caller: &Caller, kommune: Kommune, changed: bool) {
+    if let (Some(source), true) = (&caller.source, changed)
+        && let Err(e) = state.store.source_wrote(kommune, source).await
+    {
+        tracing::warn!(error = %e, %kommune, %source, "could not note a source's last write");
+    }
 }
 
 fn parse_source(raw: &str) -> Result<String, ApiError> {

@@ -134,6 +134,11 @@ pub struct SourceRecord {
     pub source: String,
     pub owns: Owns,
     pub updated_at: DateTime<Utc>,
+    /// Its last write that changed something.
+    pub last_write_at: Option<DateTime<Utc>>,
+    pub last_full_import_at: Option<DateTime<Utc>>,
+    /// The summary of its last full import.
+    pub last_full_import: Option<Value>,
 }
 
 /// Every source's declaration in one municipality: what writes by sourced tokens are held to.
@@ -187,18 +192,23 @@ fn record(row: &sqlx::postgres::PgRow) -> Result<SourceRecord, StoreError> {
         owns: Owns::parse(&owns)
             .map_err(|_| StoreError::Corrupt(format!("a source's owns: {owns}")))?,
         updated_at: row.try_get("updated_at")?,
+        last_write_at: row.try_get("last_write_at")?,
+        last_full_import_at: row.try_get("last_full_import_at")?,
+        last_full_import: row.try_get("last_full_import")?,
     })
 }
+
+const SELECT: &str = "SELECT source, owns, updated_at, last_write_at, last_full_import_at,
+                             last_full_import
+                      FROM source_system WHERE kommune = $1 ORDER BY source";
 
 impl Store {
     /// Every declared source of the municipality, by name.
     pub async fn sources(&self, kommune: Kommune) -> Result<Ownership, StoreError> {
-        let rows = sqlx::query(
-            "SELECT source, owns, updated_at FROM source_system WHERE kommune = $1 ORDER BY source",
-        )
-        .bind(i32::from(kommune.code()))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(SELECT)
+            .bind(i32::from(kommune.code()))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(Ownership(
             rows.iter().map(record).collect::<Result<_, _>>()?,
         ))
@@ -219,12 +229,7 @@ impl Store {
             .bind(code)
             .execute(&mut *tx)
             .await?;
-        let rows = sqlx::query(
-            "SELECT source, owns, updated_at FROM source_system WHERE kommune = $1 ORDER BY source",
-        )
-        .bind(code)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows = sqlx::query(SELECT).bind(code).fetch_all(&mut *tx).await?;
         let mut new = true;
         for row in &rows {
             let other = record(row)?;
@@ -250,6 +255,43 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Ok(new))
+    }
+}
+
+impl Store {
+    /// Notes that `source` changed something in the municipality now.
+    pub async fn source_wrote(&self, kommune: Kommune, source: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO source_system (kommune, source, owns, last_write_at)
+             VALUES ($1, $2, '{}', now())
+             ON CONFLICT (kommune, source) DO UPDATE SET last_write_at = now()",
+        )
+        .bind(i32::from(kommune.code()))
+        .bind(source)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Notes that `source` finished a full import now, with its summary.
+    pub async fn source_imported(
+        &self,
+        kommune: Kommune,
+        source: &str,
+        summary: Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO source_system (kommune, source, owns, last_full_import_at, last_full_import)
+             VALUES ($1, $2, '{}', now(), $3)
+             ON CONFLICT (kommune, source) DO UPDATE
+                SET last_full_import_at = now(), last_full_import = EXCLUDED.last_full_import",
+        )
+        .bind(i32::from(kommune.code()))
+        .bind(source)
+        .bind(summary)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 

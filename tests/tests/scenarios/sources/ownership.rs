@@ -187,6 +187,13 @@ async fn an_sd_full_import_does_not_end_the_ads_it_accounts() {
     );
     let r = w.get(&format!("/api/v1/{K}/units/{}", id(1))).await;
     assert!(r.body["current"].is_object(), "{}", r.text);
+    // Each source's last write and last full import, with its counts.
+    let r = w.get(&format!("/api/v1/{K}/sources/sd")).await;
+    assert_eq!(r.body["last_full_import"]["terminated"], 1, "{}", r.text);
+    assert!(r.body["last_write_at"].is_string(), "{}", r.text);
+    let r = w.get(&format!("/api/v1/{K}/sources/ad")).await;
+    assert!(r.body["last_write_at"].is_string(), "{}", r.text);
+    assert!(r.body["last_full_import"].is_null(), "{}", r.text);
     env.stop().await;
 }
 
