@@ -187,6 +187,36 @@ async fn an_sd_full_import_does_not_end_the_ads_it_accounts() {
     );
     let r = w.get(&format!("/api/v1/{K}/units/{}", id(1))).await;
     assert!(r.body["current"].is_object(), "{}", r.text);
+    // The AD may not end SD's engagements, nor write SD's fields through /changes (all or
+    // nothing: its own operation in the same request is not applied either).
+    let r = w
+        .call(
+            Method::POST,
+            &format!("/api/v1/{K}/engagements/{}/terminate", id(20)),
+            Some(&ad),
+            Some(&json!({"to": today().to_string()})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["owner"], "sd", "{}", r.text);
+    let changes = json!([
+        {"op": "put", "kind": "itaccount", "uuid": id(30),
+         "state": {"validity": {"from": SINCE}, "user_id": "mette.k"}},
+        {"op": "put", "kind": "person", "uuid": id(10),
+         "state": {"validity": {"from": SINCE}, "cpr": "0202901234"}}
+    ]);
+    let r = w
+        .call(
+            Method::POST,
+            &format!("/api/v1/{K}/changes"),
+            Some(&ad),
+            Some(&changes),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["owner"], "sd", "{}", r.text);
+    let r = w.get(&format!("/api/v1/{K}/itaccounts/{}", id(30))).await;
+    assert_eq!(r.body["current"]["user_id"], "mekr", "{}", r.text);
     // Each source's last write and last full import, with its counts.
     let r = w.get(&format!("/api/v1/{K}/sources/sd")).await;
     assert_eq!(r.body["last_full_import"]["terminated"], 1, "{}", r.text);
