@@ -53,6 +53,7 @@ impl AmqpMessage {
             entityversion: Option<serde_json::Value>,
             sequence: Option<String>,
             traceparent: Option<String>,
+            origin: Option<String>,
         }
         let env: Envelope =
             serde_json::from_slice(&body).map_err(|e| DecodeError::NotCloudEvent(e.to_string()))?;
@@ -80,6 +81,7 @@ impl AmqpMessage {
                 }),
                 sequence: env.sequence,
                 traceparent: env.traceparent,
+                origin: env.origin,
                 time: env.time,
             },
             body,
@@ -106,6 +108,7 @@ impl AmqpMessage {
                 ),
                 sequence: Some(format_sequence(event.sequence)),
                 traceparent: event.traceparent.map(str::to_owned),
+                origin: event.origin.map(str::to_owned),
                 time: Some(event.time),
             },
             body,
@@ -133,6 +136,7 @@ impl AmqpMessage {
         put("ce-entityversion", a.entityversion);
         put("ce-sequence", a.sequence);
         put("ce-traceparent", a.traceparent);
+        put("ce-origin", a.origin);
         AmqpMessage {
             routing_key: routing_key.to_string(),
             content_type: CONTENT_TYPE,
@@ -161,6 +165,7 @@ struct Attributes {
     entityversion: Option<String>,
     sequence: Option<String>,
     traceparent: Option<String>,
+    origin: Option<String>,
     time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -177,6 +182,8 @@ pub struct StoredEvent<'a> {
     pub sequence: u64,
     pub time: chrono::DateTime<chrono::Utc>,
     pub traceparent: Option<&'a str>,
+    /// The source system of the registration (the `origin` extension), when it had one.
+    pub origin: Option<&'a str>,
 }
 
 impl OrgEvent {
@@ -273,7 +280,7 @@ mod tests {
     use super::*;
     use crate::examples;
 
-    fn stored(event: &OrgEvent) -> StoredEvent<'_> {
+    fn stored<'a>(event: &'a OrgEvent, origin: Option<&'a str>) -> StoredEvent<'a> {
         StoredEvent {
             id: event.id,
             event_type: event.event_type(),
@@ -283,6 +290,7 @@ mod tests {
             sequence: event.sequence,
             time: event.time,
             traceparent: event.traceparent.as_deref(),
+            origin,
         }
     }
 
@@ -295,13 +303,20 @@ mod tests {
                 Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
             ] {
                 event.traceparent = traceparent;
-                let body = event.to_structured_json().into_bytes();
-                let from_body = AmqpMessage::from_structured_body(body.clone()).expect("valid");
-                assert_eq!(
-                    AmqpMessage::from_stored(&stored(&event), body),
-                    from_body,
-                    "{ty}"
-                );
+                for origin in [None, Some("sd")] {
+                    let body = event.to_structured_json_with_origin(origin).into_bytes();
+                    let from_body = AmqpMessage::from_structured_body(body.clone()).expect("valid");
+                    assert_eq!(
+                        from_body.headers.get("ce-origin").map(String::as_str),
+                        origin,
+                        "{ty}"
+                    );
+                    assert_eq!(
+                        AmqpMessage::from_stored(&stored(&event, origin), body),
+                        from_body,
+                        "{ty}"
+                    );
+                }
             }
         }
     }

@@ -47,6 +47,9 @@ pub struct Problem {
     /// The entities that still reference the one a request tried to end or delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dependents: Option<Vec<Dependent>>,
+    /// The source system that owns what an `ownership` problem's request touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl Problem {
@@ -59,6 +62,7 @@ impl Problem {
             detail: detail.into(),
             errors: None,
             dependents: None,
+            owner: None,
         }
     }
 
@@ -110,6 +114,10 @@ pub struct ImportSummary {
     /// The first rejected lines in detail, in line order (the writer caps the list;
     /// `rejected_count` counts all).
     pub rejected: Vec<RejectedLine>,
+    /// Set when a full import ended nothing although the file lacked entities, and why (a line
+    /// was rejected or unreadable: ending what a broken file lacks would end live entities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_ended_because: Option<String>,
 }
 
 impl ImportSummary {
@@ -124,6 +132,9 @@ impl ImportSummary {
 pub struct NewTokenRequest {
     pub name: String,
     pub scopes: Vec<String>,
+    /// The source system the token writes for (DESIGN §2 *Source systems*), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A token as the admin API lists it (never the secret).
@@ -135,6 +146,9 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     #[serde(default)]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The source system the token writes for (DESIGN §2 *Source systems*), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// The answer of `GET /api/v1/admin/tokens`.
@@ -149,6 +163,9 @@ pub struct NewToken {
     pub id: Uuid,
     pub name: String,
     pub scopes: Vec<String>,
+    /// The source system the token writes for (DESIGN §2 *Source systems*), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     pub token: String,
 }
 
@@ -159,6 +176,7 @@ impl std::fmt::Debug for NewToken {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("scopes", &self.scopes)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -362,6 +380,7 @@ mod tests {
             id: Uuid::nil(),
             name: "n".into(),
             scopes: vec!["admin".into()],
+            source: None,
             token: "ohk_secret".into(),
         };
         assert!(!format!("{t:?}").contains("ohk_secret"));

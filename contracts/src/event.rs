@@ -163,6 +163,16 @@ impl fmt::Display for SequenceText {
     }
 }
 
+/// The `origin` extension of a structured-mode body (DESIGN §4), if it has one: the source
+/// system whose write made the event. The typed [`OrgEvent`] does not carry it.
+pub fn origin_of(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Origin {
+        origin: Option<String>,
+    }
+    serde_json::from_slice::<Origin>(body).ok()?.origin
+}
+
 /// A typed orghub event. `kind` and `subject` are the document's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrgEvent {
@@ -232,7 +242,14 @@ impl OrgEvent {
     /// the CloudEvents SDK writes in an arbitrary order, always come as kommune, entityversion,
     /// sequence, traceparent.
     pub fn to_structured_json(&self) -> String {
-        structured::write(self)
+        structured::write(self, None)
+    }
+
+    /// [`OrgEvent::to_structured_json`] with the `origin` extension (DESIGN §4: the source system
+    /// of the registration) after the others, when `origin` is given: what
+    /// `to_cloudevent()` with the extension `origin` set gives, in that order.
+    pub fn to_structured_json_with_origin(&self, origin: Option<&str>) -> String {
+        structured::write(self, origin)
     }
 
     /// The structured-mode JSON document.

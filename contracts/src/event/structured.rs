@@ -4,7 +4,9 @@
 //! Writing gives the bytes `serde_json::to_string(&event.to_cloudevent())` gives: the SDK's
 //! attribute order, then `data` with every object's keys sorted (as a `serde_json::Value` writes
 //! them), then the extensions. The SDK keeps extensions in a `HashMap` and so writes them in an
-//! arbitrary order; here they always come as kommune, entityversion, sequence, traceparent.
+//! arbitrary order; here they always come as kommune, entityversion, sequence, traceparent,
+//! origin (the source system of the registration, written when the writer gives one: see
+//! [`OrgEvent::to_structured_json_with_origin`]).
 //!
 //! Reading takes only the shape the hub writes (any key order): the envelope's attributes borrowed
 //! from the body, `data` deserialised straight into the kind's typed document. Anything else —
@@ -31,8 +33,9 @@ use crate::kind::EntityKind;
 use crate::kommune::Kommune;
 use crate::validity::{Segment, Validity};
 
-/// Writes the event's structured-mode JSON (see the module documentation).
-pub(super) fn write(event: &OrgEvent) -> String {
+/// Writes the event's structured-mode JSON (see the module documentation), with the `origin`
+/// extension when given.
+pub(super) fn write(event: &OrgEvent, origin: Option<&str>) -> String {
     let EntityDocument {
         uuid,
         kind,
@@ -66,6 +69,7 @@ pub(super) fn write(event: &OrgEvent) -> String {
         entityversion: i64::try_from(event.entity_version).unwrap_or(i64::MAX),
         sequence: Shown(SequenceText(event.sequence)),
         traceparent: event.traceparent.as_deref(),
+        origin,
     };
     serde_json::to_string(&envelope).expect("the typed event serialises to JSON infallibly")
 }
@@ -106,6 +110,8 @@ struct EnvelopeOut<'a> {
     sequence: Shown<SequenceText>,
     #[serde(skip_serializing_if = "Option::is_none")]
     traceparent: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a str>,
 }
 
 /// The document with its keys sorted, as a `serde_json::Value` writes it.
@@ -419,6 +425,11 @@ struct EnvelopeIn<'a> {
     sequence: &'a str,
     #[serde(borrow)]
     traceparent: Option<&'a str>,
+    /// Read so that a body with it is still read in one pass; the typed event does not carry
+    /// it (see [`super::origin_of`]).
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    origin: Option<&'a str>,
 }
 
 /// Reads a structured-mode body of the hub's own shape in one pass, checked as
@@ -486,7 +497,13 @@ mod tests {
     use crate::validity::Timeline;
     use crate::values::{Cpr, KleNumber, Label, Name, UserKey};
 
-    const EXTENSIONS: [&str; 4] = ["kommune", "entityversion", "sequence", "traceparent"];
+    const EXTENSIONS: [&str; 5] = [
+        "kommune",
+        "entityversion",
+        "sequence",
+        "traceparent",
+        "origin",
+    ];
 
     /// A JSON object's entries in the order written, each value as its exact text.
     struct Entries(Vec<(String, Box<RawValue>)>);
@@ -576,7 +593,17 @@ mod tests {
                 OrgEvent::from_json_bytes_generally(&bytes).as_ref(),
                 "{path}"
             );
-            assert_same_but_extension_order(&event.to_structured_json(), &sdk_text(&event));
+            // An example may show the `origin` of a sourced write, which the typed event does
+            // not carry: it is written back beside it.
+            let origin = super::super::origin_of(&bytes);
+            let mut sdk = event.to_cloudevent();
+            if let Some(origin) = &origin {
+                sdk.set_extension("origin", origin.as_str());
+            }
+            assert_same_but_extension_order(
+                &event.to_structured_json_with_origin(origin.as_deref()),
+                &serde_json::to_string(&sdk).expect("the SDK serialises"),
+            );
         }
         for ty in EventType::all() {
             let event = examples::event(ty);
@@ -603,6 +630,39 @@ mod tests {
         let without = event.to_structured_json();
         assert!(without.ends_with(r#""sequence":"00000000000000001001"}"#));
         assert_same_but_extension_order(&without, &sdk_text(&event));
+    }
+
+    #[test]
+    fn origin_comes_last_is_the_sdks_extension_and_is_read_in_one_pass() {
+        let event = examples::event(EventType {
+            kind: EntityKind::Person,
+            action: Action::Updated,
+        });
+        let body = event.to_structured_json_with_origin(Some("sd"));
+        assert!(body.ends_with(r#","origin":"sd"}"#), "{body}");
+        let mut sdk = event.to_cloudevent();
+        sdk.set_extension("origin", "sd");
+        assert_same_but_extension_order(
+            &body,
+            &serde_json::to_string(&sdk).expect("the SDK serialises"),
+        );
+        assert_eq!(read(body.as_bytes()), Some(event.clone()));
+        assert_eq!(
+            OrgEvent::from_json_bytes_generally(body.as_bytes()),
+            Ok(event.clone())
+        );
+        assert_eq!(
+            super::super::origin_of(body.as_bytes()).as_deref(),
+            Some("sd")
+        );
+        assert_eq!(
+            event.to_structured_json_with_origin(None),
+            event.to_structured_json()
+        );
+        assert_eq!(
+            super::super::origin_of(event.to_structured_json().as_bytes()),
+            None
+        );
     }
 
     /// Every change of one attribute, one data field or the raw text of a body, fed to both

@@ -132,9 +132,20 @@ impl WriterClient {
         name: &str,
         scopes: &[String],
     ) -> Result<NewToken, WriterError> {
+        self.create_sourced_token(name, scopes, None).await
+    }
+
+    /// Creates a token that writes for the source system `source` (DESIGN §2 *Source systems*).
+    pub async fn create_sourced_token(
+        &self,
+        name: &str,
+        scopes: &[String],
+        source: Option<&str>,
+    ) -> Result<NewToken, WriterError> {
         let body = NewTokenRequest {
             name: name.to_owned(),
             scopes: scopes.to_vec(),
+            source: source.map(str::to_owned),
         };
         let request = self
             .request(Method::POST, &["api", "v1", "admin", "tokens"])
@@ -156,6 +167,32 @@ impl WriterClient {
             .request(Method::DELETE, &["api", "v1", "admin", "tokens", id])
             .timeout(CALL_TIMEOUT);
         self.send(request).await.map(drop)
+    }
+
+    /// The municipality's declared source systems (`GET /api/v1/{kommune}/sources`): `{kommune,
+    /// sources: [{source, owns, updated_at}]}`.
+    pub async fn sources(&self, kommune: Kommune) -> Result<Value, WriterError> {
+        let kommune = kommune.to_string();
+        let request = self
+            .request(Method::GET, &["api", "v1", &kommune, "sources"])
+            .timeout(CALL_TIMEOUT);
+        self.json(request).await
+    }
+
+    /// Declares what `source` owns in the municipality (`PUT /api/v1/{kommune}/sources/{source}`,
+    /// admin): `owns` is `{"<kind>": "*" or ["field", …]}`.
+    pub async fn declare_source(
+        &self,
+        kommune: Kommune,
+        source: &str,
+        owns: &Value,
+    ) -> Result<Value, WriterError> {
+        let kommune = kommune.to_string();
+        let request = self
+            .request(Method::PUT, &["api", "v1", &kommune, "sources", source])
+            .timeout(CALL_TIMEOUT)
+            .json(&serde_json::json!({ "owns": owns }));
+        self.json(request).await
     }
 
     /// An entity's current document (`GET /api/v1/{kommune}/{kind-path}/{uuid}`); `None` when

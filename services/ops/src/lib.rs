@@ -9,7 +9,7 @@
 //! - [`settings`]: connection settings from flags and environment (`DATABASE_URL`, `AMQP_URL`,
 //!   `RABBITMQ_MGMT_URL`, `ORGHUB_VHOST`, `ORGHUB_WRITER_URL`, `ORGHUB_ADMIN_TOKEN`,
 //!   `ORGHUB_TOKEN`).
-//! - [`cmd`]: one file per command (`status`, `dlq`, `console`, `subscriber`, `token`,
+//! - [`cmd`]: one file per command (`status`, `dlq`, `console`, `subscriber`, `token`, `sources`,
 //!   `import`, `generate`, `demo`).
 //! - [`console`]: the operator's web console (`orghubctl console`): overview, dead letters beside
 //!   the hub's documents, filter-driven replay and purge, behind the admin token.
@@ -73,6 +73,9 @@ pub enum Command {
     /// Writer API tokens: create, list, revoke.
     #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
     Token(cmd::token::TokenCommand),
+    /// Source systems of a municipality and what each owns: list, set.
+    #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
+    Sources(cmd::sources::SourcesCommand),
     /// Stream an NDJSON file to the writer's import, with a progress bar; exit code 2 if any line
     /// was rejected.
     #[command(after_help = error::EXIT_CODES_HELP)]
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Console(args) => cmd::console::run(args, settings).await,
         Command::Subscriber(command) => cmd::subscriber::run(command, settings).await,
         Command::Token(command) => cmd::token::run(command, settings).await,
+        Command::Sources(command) => cmd::sources::run(command, settings).await,
         Command::Import(args) => cmd::import::run(args, settings).await,
         Command::Generate(args) => cmd::generate::run(args),
         Command::Demo(args) => cmd::demo::run(args, settings).await,

@@ -16,5 +16,6 @@ mod isolation;
 mod midnight;
 mod ops;
 mod structure;
+mod sources;
 mod subscriber;
 mod writer;

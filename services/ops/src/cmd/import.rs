@@ -105,6 +105,9 @@ fn print_human(args: &Args, s: &ImportSummary) {
         "lines {}  created {}  updated {}  unchanged {}  terminated {}  deleted {}  rejected {}",
         s.lines, s.created, s.updated, s.unchanged, s.terminated, s.deleted, s.rejected_count
     );
+    if let Some(why) = &s.not_ended_because {
+        println!("nothing ended: {why}");
+    }
     if s.rejected.is_empty() {
         return;
     }

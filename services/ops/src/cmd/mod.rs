@@ -8,6 +8,7 @@ mod demo_midnight;
 pub mod dlq;
 pub mod generate;
 pub mod import;
+pub mod sources;
 pub mod status;
 pub mod subscriber;
 pub mod token;

@@ -16,6 +16,10 @@ pub enum TokenCommand {
         /// A scope: read:<kommune>, write:<kommune>, cpr:<kommune> or admin (repeatable).
         #[arg(long = "scope", value_name = "SCOPE", required = true)]
         scopes: Vec<String>,
+        /// The source system the token writes for (`[a-z][a-z0-9-]{0,31}`, e.g. `sd`): its
+        /// writes change only what the source owns (`sources` admin API).
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Every token with its scopes (never the secret), revoked ones too.
     #[command(after_help = EXIT_CODES_HELP)]
@@ -31,8 +35,14 @@ pub enum TokenCommand {
 pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliError> {
     let writer = settings.writer_admin()?;
     match command {
-        TokenCommand::Create { name, scopes } => {
-            let token = writer.create_token(&name, &scopes).await?;
+        TokenCommand::Create {
+            name,
+            scopes,
+            source,
+        } => {
+            let token = writer
+                .create_sourced_token(&name, &scopes, source.as_deref())
+                .await?;
             tracing::info!(token_id = %token.id, name = %token.name, scopes = ?token.scopes, "token created");
             if settings.json {
                 print_json(&token);
@@ -40,6 +50,9 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
                 println!("id      {}", token.id);
                 println!("name    {}", token.name);
                 println!("scopes  {}", token.scopes.join(" "));
+                if let Some(source) = &token.source {
+                    println!("source  {source}");
+                }
                 println!("token   {}", token.token);
                 eprintln!("orghubctl: the token is shown only this once; store it safely");
             }
@@ -51,12 +64,14 @@ pub async fn run(command: TokenCommand, settings: &Settings) -> Result<(), CliEr
             } else if tokens.is_empty() {
                 println!("no tokens (the bootstrap ORGHUB_ADMIN_TOKEN is not listed)");
             } else {
-                let mut table = Table::new(&["ID", "NAME", "SCOPES", "CREATED", "REVOKED"]);
+                let mut table =
+                    Table::new(&["ID", "NAME", "SCOPES", "SOURCE", "CREATED", "REVOKED"]);
                 for t in tokens {
                     table.row(vec![
                         t.id.to_string(),
                         t.name,
                         t.scopes.join(" "),
+                        or_dash(t.source),
                         time(t.created_at),
                         or_dash(t.revoked_at.map(time)),
                     ]);

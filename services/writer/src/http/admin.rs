@@ -9,7 +9,7 @@ use orghub_contracts::FieldError;
 use orghub_contracts::api::{Revoked, TokenList};
 use serde_json::Value;
 
-use super::auth::{Caller, Need, valid_scope};
+use super::auth::{Caller, Need, valid_scope, valid_source};
 use super::error::ApiError;
 use super::{AppState, parse_json};
 
@@ -53,11 +53,25 @@ pub async fn create(
             Vec::new()
         }
     };
+    let source = match value.get("source") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if valid_source(s) => Some(s.clone()),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "/source",
+                "a source is a label [a-z][a-z0-9-]{0,31}, e.g. sd",
+            ));
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let token = state.store.create_token(&name, &scopes).await?;
-    tracing::info!(token_id = %token.id, name = %token.name, scopes = ?token.scopes, "token created");
+    let token = state
+        .store
+        .create_token(&name, &scopes, source.as_deref())
+        .await?;
+    tracing::info!(token_id = %token.id, name = %token.name, scopes = ?token.scopes, source = ?token.source, "token created");
     Ok((StatusCode::CREATED, Json(token)).into_response())
 }
 

@@ -2,7 +2,9 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use orghub_contracts::{Attrs, Kommune};
+use orghub_contracts::{Attrs, EntityKind, Kommune};
+
+use crate::store::Operation;
 
 use super::AppState;
 use super::error::ApiError;
@@ -38,12 +40,22 @@ pub fn valid_scope(scope: &str) -> bool {
     }
 }
 
+/// Checks a source label: `[a-z][a-z0-9-]{0,31}`.
+pub fn valid_source(source: &str) -> bool {
+    let mut chars = source.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && source.len() <= 32
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// Recorded as the registration's actor.
     pub actor: String,
     scopes: Vec<String>,
+    /// The source system the token writes for (DESIGN §2 *Source systems*).
+    pub source: Option<String>,
 }
 
 impl Caller {
@@ -64,6 +76,26 @@ impl Caller {
             });
         }
         Ok(())
+    }
+
+    /// [`Caller::may_write`] for any operation: a put's state, or a patch that sets `cpr`.
+    pub fn may_write_op(&self, kommune: Kommune, op: &Operation) -> Result<(), ApiError> {
+        match op {
+            Operation::Put { state, .. } => self.may_write(kommune, &state.attrs),
+            Operation::Patch {
+                kind: EntityKind::Person,
+                patch,
+                ..
+            } if patch.get("cpr").is_some_and(|v| !v.is_null())
+                && !self.allows(Need::Cpr(kommune)) =>
+            {
+                Err(ApiError::CprForbidden {
+                    scope: Need::Cpr(kommune).scope(),
+                    pointer: "/cpr".into(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn require(&self, need: Need) -> Result<(), ApiError> {
@@ -96,12 +128,14 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 actor: "admin".into(),
                 scopes: vec!["admin".into()],
+                source: None,
             });
         }
         match state.store.token_scopes(token).await? {
-            Some((id, name, scopes)) => Ok(Caller {
-                actor: format!("token:{name}:{id}"),
-                scopes,
+            Some(t) => Ok(Caller {
+                actor: format!("token:{}:{}", t.name, t.id),
+                scopes: t.scopes,
+                source: t.source,
             }),
             None => Err(ApiError::Unauthenticated),
         }
@@ -123,6 +157,7 @@ mod tests {
         let caller = Caller {
             actor: "t".into(),
             scopes: vec!["write:101".into()],
+            source: None,
         };
         assert!(caller.allows(Need::Write(k101)));
         assert!(!caller.allows(Need::Write(k751)));
@@ -130,9 +165,13 @@ mod tests {
         let admin = Caller {
             actor: "a".into(),
             scopes: vec!["admin".into()],
+            source: None,
         };
         assert!(admin.allows(Need::Cpr(k751)));
         assert!(valid_scope("read:751") && valid_scope("admin"));
         assert!(!valid_scope("read:0751") && !valid_scope("read:999") && !valid_scope("root"));
+        assert!(valid_source("sd") && valid_source("opus-2") && valid_source(&"a".repeat(32)));
+        assert!(!valid_source("") && !valid_source("SD") && !valid_source("2sd"));
+        assert!(!valid_source("s_d") && !valid_source(&"a".repeat(33)));
     }
 }

@@ -14,11 +14,22 @@ use sha2::{Digest, Sha256};
 use super::auth::{Caller, Need};
 use super::entities::parse_terminate_to;
 use super::error::ApiError;
+use super::sources::{Guard, note_write, patch_op};
 use super::{AppState, body_within, parse_json, parse_kommune, traceparent};
 use crate::store::{Idempotent, OpResult, Operation, WriteContext};
 
-/// Parses one element of the array: `{"op": "put"|"terminate"|"delete", "kind", "uuid", ...}`.
-fn parse_operation(value: Value) -> Result<Operation, Vec<FieldError>> {
+/// Parses one element of the array: `{"op": "put"|"patch"|"terminate"|"delete", "kind", "uuid",
+/// ...}`, held to `guard` for a sourced caller: field problems as `ApiError::Validation`.
+fn parse_operation(value: Value, guard: Option<&Guard>) -> Result<Operation, ApiError> {
+    parse_unguarded(value, guard)
+        .map_err(ApiError::Validation)
+        .and_then(|r| r)
+}
+
+fn parse_unguarded(
+    value: Value,
+    guard: Option<&Guard>,
+) -> Result<Result<Operation, ApiError>, Vec<FieldError>> {
     let err = |p: &str, d: String| vec![FieldError::new(p, d)];
     let Value::Object(mut obj) = value else {
         return Err(err("", "an operation must be a JSON object".into()));
@@ -39,7 +50,27 @@ fn parse_operation(value: Value) -> Result<Operation, Vec<FieldError>> {
             .map_err(|e| err("/uuid", format!("{u:?} is not a UUID: {e}")))?,
         _ => return Err(err("/uuid", "is required".into())),
     };
-    match obj.remove("op").as_ref().and_then(Value::as_str) {
+    let op = obj.remove("op");
+    let op = op.as_ref().and_then(Value::as_str);
+    if let Some(guard) = guard
+        && matches!(op, Some("terminate" | "delete"))
+        && let Err(e) = guard.may_end(kind)
+    {
+        return Ok(Err(e));
+    }
+    Ok(Ok(match op {
+        Some(op @ ("put" | "patch")) if guard.is_some() || op == "patch" => {
+            let state = obj
+                .remove("state")
+                .ok_or_else(|| err("/state", format!("is required for {op}")))?;
+            match patch_op(kind, uuid, state, guard) {
+                Ok(op) => op,
+                Err(ApiError::Validation(es)) => {
+                    return Err(es.into_iter().map(|e| e.under("/state")).collect());
+                }
+                Err(other) => return Ok(Err(other)),
+            }
+        }
         Some("put") => {
             let state = obj
                 .remove("state")
@@ -49,18 +80,23 @@ fn parse_operation(value: Value) -> Result<Operation, Vec<FieldError>> {
                     .map(|e| e.under("/state"))
                     .collect::<Vec<_>>()
             })?;
-            Ok(Operation::Put { kind, uuid, state })
+            Operation::Put { kind, uuid, state }
         }
         Some("terminate") => {
             let to = parse_terminate_to(&Value::Object(obj)).map_err(|e| match e {
                 ApiError::Validation(es) => es,
                 other => err("/to", other.to_string()),
             })?;
-            Ok(Operation::Terminate { kind, uuid, to })
+            Operation::Terminate { kind, uuid, to }
         }
-        Some("delete") => Ok(Operation::Delete { kind, uuid }),
-        _ => Err(err("/op", "must be one of put, terminate, delete".into())),
-    }
+        Some("delete") => Operation::Delete { kind, uuid },
+        _ => {
+            return Err(err(
+                "/op",
+                "must be one of put, patch, terminate, delete".into(),
+            ));
+        }
+    }))
 }
 
 fn render(results: &[OpResult]) -> (u16, Value) {
@@ -104,29 +140,32 @@ pub async fn post_changes(
             ),
         });
     }
+    let guard = Guard::of(&state, &caller, kommune).await?;
     let mut ops = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
-        match parse_operation(item) {
+        match parse_operation(item, guard.as_ref()) {
             Ok(op) => ops.push(op),
-            Err(es) => errors.extend(es.into_iter().map(|e| e.under(&format!("/{i}")))),
+            Err(ApiError::Validation(es)) => {
+                errors.extend(es.into_iter().map(|e| e.under(&format!("/{i}"))));
+            }
+            Err(other) => return Err(other),
         }
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
     for (i, op) in ops.iter().enumerate() {
-        if let Operation::Put { state, .. } = op {
-            caller
-                .may_write(kommune, &state.attrs)
-                .map_err(|e| e.under(&format!("/{i}/state")))?;
-        }
+        caller
+            .may_write_op(kommune, op)
+            .map_err(|e| e.under(&format!("/{i}/state")))?;
     }
     let ctx = WriteContext {
         actor: caller.actor.clone(),
         note: None,
         traceparent: traceparent(&headers),
         keeps_cpr: !caller.allows(Need::Cpr(kommune)),
+        source: caller.source.clone(),
     };
     let key = headers
         .get("idempotency-key")
@@ -184,6 +223,7 @@ pub async fn post_changes(
         }
     };
     state.metrics.events_written.inc_by(written as u64);
+    note_write(&state, &caller, kommune, written > 0).await;
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     Ok((status, Json(body)).into_response())
 }

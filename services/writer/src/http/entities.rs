@@ -16,6 +16,7 @@ use super::auth::{Caller, Need};
 use super::error::ApiError;
 use axum::extract::rejection::BytesRejection;
 
+use super::sources::{Guard, note_write, patch_op};
 use super::{
     AppState, body_within, parse_json, parse_kind, parse_kommune, parse_uuid, traceparent,
 };
@@ -65,11 +66,13 @@ async fn write_one(
     note: Option<String>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    caller.may_write_op(kommune, &op)?;
     let ctx = WriteContext {
         actor: caller.actor.clone(),
         note,
         traceparent: traceparent(headers),
         keeps_cpr: !caller.allows(Need::Cpr(kommune)),
+        source: caller.source.clone(),
     };
     let mut results = state
         .store
@@ -82,6 +85,7 @@ async fn write_one(
     if result.outcome.changed() {
         state.metrics.events_written.inc();
     }
+    note_write(state, caller, kommune, result.outcome.changed()).await;
     Ok(respond(result, caller, kommune))
 }
 
@@ -98,13 +102,34 @@ pub async fn put(
     let body = body_within(body, limits::MAX_WRITE_BODY_BYTES)?;
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
-    let state_value = parse_state(kind, value).map_err(ApiError::Validation)?;
-    caller.may_write(kommune, &state_value.attrs)?;
-    let op = Operation::Put {
-        kind,
-        uuid,
-        state: state_value,
+    let op = match Guard::of(&state, &caller, kommune).await? {
+        // A sourced token changes only what its source owns: its state is a merge patch.
+        Some(guard) => patch_op(kind, uuid, value, Some(&guard))?,
+        None => Operation::Put {
+            kind,
+            uuid,
+            state: parse_state(kind, value).map_err(ApiError::Validation)?,
+        },
     };
+    write_one(&state, &caller, kommune, op, note, &headers).await
+}
+
+/// `PATCH /{kind-path}/{uuid}`: a JSON merge patch over the interval `validity` names.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((kommune, kind, uuid)): Path<(String, String, String)>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let kommune = parse_kommune(&kommune)?;
+    caller.require(Need::Write(kommune))?;
+    let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    let body = body_within(body, limits::MAX_WRITE_BODY_BYTES)?;
+    let mut value = parse_json(&body)?;
+    let note = take_note(&mut value)?;
+    let guard = Guard::of(&state, &caller, kommune).await?;
+    let op = patch_op(kind, uuid, value, guard.as_ref())?;
     write_one(&state, &caller, kommune, op, note, &headers).await
 }
 
@@ -122,6 +147,9 @@ pub async fn terminate(
     let mut value = parse_json(&body)?;
     let note = take_note(&mut value)?;
     let to = parse_terminate_to(&value)?;
+    if let Some(guard) = Guard::of(&state, &caller, kommune).await? {
+        guard.may_end(kind)?;
+    }
     write_one(
         &state,
         &caller,
@@ -157,6 +185,9 @@ pub async fn delete(
     let kommune = parse_kommune(&kommune)?;
     caller.require(Need::Write(kommune))?;
     let (kind, uuid) = (parse_kind(&kind)?, parse_uuid(&uuid)?);
+    if let Some(guard) = Guard::of(&state, &caller, kommune).await? {
+        guard.may_end(kind)?;
+    }
     write_one(
         &state,
         &caller,
@@ -275,6 +306,7 @@ pub async fn history(
                 "registered_at": r.registered_at,
                 "actor": r.actor,
                 "note": r.note,
+                "source": r.source,
                 "deleted": r.deleted,
                 "timeline": timeline,
             })

@@ -33,6 +33,9 @@ pub enum ApiError {
     Integrity(Vec<FieldError>),
     #[error("{detail}")]
     Conflict { detail: String },
+    /// A sourced write touched what another source owns (DESIGN §2 *Source systems*).
+    #[error("{detail}")]
+    Ownership { detail: String, owner: String },
     #[error("{kind} {uuid} is still referenced in that interval")]
     Dependents {
         kind: EntityKind,
@@ -83,6 +86,7 @@ impl ApiError {
                 "Integrity rule broken",
             ),
             Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Ownership { .. } => (StatusCode::CONFLICT, "ownership", "Owned by another source"),
             Dependents { .. } => (StatusCode::CONFLICT, "dependents", "Still referenced"),
             IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -137,6 +141,7 @@ impl ApiError {
                         .collect(),
                 );
             }
+            ApiError::Ownership { owner, .. } => problem.owner = Some(owner.clone()),
             _ => {}
         }
         problem
@@ -195,6 +200,7 @@ impl From<WriteError> for ApiError {
                 dependents,
             },
             WriteError::Invalid(detail) => ApiError::Validation(vec![FieldError::new("", detail)]),
+            WriteError::Validation(errors) => ApiError::Validation(errors),
             WriteError::Limit(detail) => ApiError::Limit { detail },
             WriteError::Busy => ApiError::Overloaded {
                 detail: e.to_string(),

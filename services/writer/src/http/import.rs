@@ -1,6 +1,10 @@
 //! `POST /import?mode=partial|full`: an NDJSON stream of `{kind, uuid, state}` lines, read
 //! line by line, applied in batches, no-ops skipped. `full` also ends the municipality's entities
-//! that the file no longer has.
+//! that the file no longer has, by the rules of DESIGN §3: only entities that existed when the
+//! import began and nobody wrote since (an [`Operation::End`] checks the version it saw), only of
+//! kinds its token's source owns wholly (every kind for an unsourced token), and nothing at all
+//! when a line was rejected or unreadable (`not_ended_because` says so). A sourced token's lines
+//! are merge patches, like its `PUT`s (see [`super::sources`]).
 //!
 //! A stream of any length runs in bounded memory: a batch is read while the previous one is
 //! written, a line over [`limits::MAX_IMPORT_LINE_BYTES`] is rejected without being held, refusals
@@ -23,6 +27,7 @@ use uuid::Uuid;
 
 use super::auth::{Caller, Need};
 use super::error::ApiError;
+use super::sources::{Guard, note_write, patch_op};
 use super::{AppState, parse_kommune, traceparent};
 use crate::store::{Operation, Outcome, WriteContext, WriteError};
 
@@ -252,6 +257,19 @@ struct Read {
     summary: Summary,
 }
 
+/// Whether an operation writes a CPR number (a person's state or patch that carries one).
+fn carries_cpr(op: &Operation) -> bool {
+    match op {
+        Operation::Put { state, .. } => matches!(&state.attrs, Attrs::Person(p) if p.cpr.is_some()),
+        Operation::Patch {
+            kind: EntityKind::Person,
+            patch,
+            ..
+        } => patch.get("cpr").is_some_and(|v| !v.is_null()),
+        _ => false,
+    }
+}
+
 /// Reads and validates the NDJSON body line by line and hands over a batch every [`BATCH`]
 /// valid lines. Runs as a task of its own, so that the next batch is parsed while the previous
 /// one is in the database. `full`: batches carry the UUIDs the lines name. `cpr_denied`: the
@@ -259,6 +277,7 @@ struct Read {
 async fn read_body(
     body: Body,
     full: bool,
+    guard: Option<Guard>,
     cpr_denied: Option<String>,
     batches: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<Read, ApiError> {
@@ -307,15 +326,25 @@ async fn read_body(
                 if full {
                     batch.seen.push(uuid);
                 }
-                match parse_state(kind, value) {
+                let op = match &guard {
+                    // A sourced token changes only what its source owns (DESIGN §2).
+                    Some(guard) => patch_op(kind, uuid, value, Some(guard)).map_err(|e| match e {
+                        ApiError::Validation(errors) => errors,
+                        other => vec![FieldError::new("", other.to_string())],
+                    }),
+                    None => {
+                        parse_state(kind, value).map(|state| Operation::Put { kind, uuid, state })
+                    }
+                };
+                match op {
                     Err(errors) => read.summary.reject(
                         line_no,
                         Some(uuid),
                         errors.into_iter().map(|e| e.under("/state")).collect(),
                     ),
-                    Ok(segment)
+                    Ok(op)
                         if let Some(scope) = &cpr_denied
-                            && matches!(&segment.attrs, Attrs::Person(p) if p.cpr.is_some()) =>
+                            && carries_cpr(&op) =>
                     {
                         read.summary.reject(
                             line_no,
@@ -329,12 +358,8 @@ async fn read_body(
                             )],
                         );
                     }
-                    Ok(segment) => {
-                        batch.ops.push(Operation::Put {
-                            kind,
-                            uuid,
-                            state: segment,
-                        });
+                    Ok(op) => {
+                        batch.ops.push(op);
                         batch.lines.push(line_no);
                     }
                 }
@@ -375,40 +400,81 @@ pub async fn post_import(
         note: Some(if full { "full import" } else { "import" }.into()),
         traceparent: traceparent(&headers),
         keeps_cpr: !caller.allows(Need::Cpr(kommune)),
+        source: caller.source.clone(),
     };
+    let guard = Guard::of(&state, &caller, kommune).await?;
     let import = if full {
-        Some(state.store.import_begin().await?)
+        let (id, began) = state.store.import_begin(kommune).await?;
+        Some(FullImport {
+            id,
+            began,
+            kinds: guard
+                .as_ref()
+                .map(|g| g.ownership.kinds_owned_wholly(&g.source)),
+        })
     } else {
         None
     };
     // Writing a CPR number needs `cpr:<k>`: without it, lines that carry one are refused.
     let cpr_denied = (!caller.allows(Need::Cpr(kommune))).then(|| format!("cpr:{kommune}"));
-    let result = import_stream(&state, kommune, &ctx, import, cpr_denied, body).await;
-    if let Some(import) = import
-        && let Err(e) = state.store.import_end(import).await
+    let result = import_stream(&state, kommune, &ctx, import.as_ref(), guard, cpr_denied, body).await;
+    if let Some(import) = &import
+        && let Err(e) = state.store.import_end(import.id).await
     {
-        tracing::warn!(error = %e, %import, "could not clear a full import's record; a later import will");
+        tracing::warn!(error = %e, import = %import.id, "could not clear a full import's record; a later import will");
     }
-    Ok(Json(result?).into_response())
+    let summary = result?;
+    note_write(&state, &caller, kommune, summary.changed() > 0).await;
+    if let (Some(source), true) = (&caller.source, full) {
+        let mut shown = serde_json::to_value(&summary).unwrap_or_default();
+        // The counts, not the refused lines in detail.
+        if let Some(o) = shown.as_object_mut() {
+            o.remove("rejected");
+        }
+        if let Err(e) = state.store.source_imported(kommune, source, shown).await {
+            tracing::warn!(error = %e, %kommune, %source, "could not note a source's full import");
+        }
+    }
+    Ok(Json(summary).into_response())
 }
 
-/// Reads and applies the stream; a full import (`import`) then ends what its file lacked.
+/// A full import under way (DESIGN §3).
+struct FullImport {
+    /// Its record of the UUIDs its file named.
+    id: Uuid,
+    /// The municipality's event-log position when it began.
+    began: i64,
+    /// The kinds it may end: those its token's source owns wholly (`None`: every kind).
+    kinds: Option<Vec<EntityKind>>,
+}
+
+/// Reads and applies the stream; a full import (`import`) then ends what its file lacked,
+/// unless a line was rejected or unreadable.
 async fn import_stream(
     state: &AppState,
     kommune: Kommune,
     ctx: &WriteContext,
-    import: Option<Uuid>,
+    import: Option<&FullImport>,
+    guard: Option<Guard>,
     cpr_denied: Option<String>,
     body: Body,
 ) -> Result<Summary, ApiError> {
     // One batch may wait while the previous one is written: reading and validating overlap
     // with the database work, and memory stays bounded.
     let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(1);
-    let reader = tokio::spawn(read_body(body, import.is_some(), cpr_denied, batches));
+    let reader = tokio::spawn(read_body(body, import.is_some(), guard, cpr_denied, batches));
     let mut summary = Summary::default();
     let mut written = Ok(());
     while let Some(batch) = ready.recv().await {
-        written = apply_batch(state, kommune, ctx, import, batch, &mut summary).await;
+        written = apply_batch(
+            state,
+            kommune,
+            ctx,
+            import.map(|i| i.id),
+            batch,
+            &mut summary,
+        )
+        .await;
         if written.is_err() {
             break;
         }
@@ -419,22 +485,39 @@ async fn import_stream(
     written?;
     summary.merge(read?.summary);
     if let Some(import) = import {
-        end_absent(state, kommune, ctx, import, &mut summary).await?;
+        if summary.rejected_count > 0 {
+            summary.not_ended_because = Some(format!(
+                "{} line(s) of the file were rejected or unreadable: a full import ends nothing \
+                 unless every line was applied, since an entity on a broken line would be ended",
+                summary.rejected_count
+            ));
+        } else if import.kinds.as_ref().is_some_and(Vec::is_empty) {
+            summary.not_ended_because = Some(format!(
+                "the source {} owns no kind wholly in {kommune}: a sourced full import ends only \
+                 entities of kinds its source owns wholly",
+                ctx.source.as_deref().unwrap_or("")
+            ));
+        } else {
+            end_absent(state, kommune, ctx, import, &mut summary).await?;
+        }
     }
     Ok(summary)
 }
 
-/// Ends every live entity the full file did not contain: dependents first, units leaf-first
+/// Ends every entity the full file did not contain that existed when the import began, nobody
+/// wrote since, and is of a kind the import may end: dependents first, units leaf-first
 /// (repeated passes until no more progress).
 async fn end_absent(
     state: &AppState,
     kommune: Kommune,
     ctx: &WriteContext,
-    import: Uuid,
+    import: &FullImport,
     summary: &mut Summary,
 ) -> Result<(), ApiError> {
-    let today = state.store.today();
-    let mut absent = state.store.import_absent(kommune, import).await?;
+    let mut absent = state
+        .store
+        .import_absent(kommune, import.id, import.began, import.kinds.as_deref())
+        .await?;
     // Referencing kinds before the kinds they reference, classes last: fewer rounds blocked by
     // dependents.
     let order = [
@@ -449,29 +532,21 @@ async fn end_absent(
         EntityKind::Unit,
         EntityKind::Class,
     ];
-    absent.sort_by_key(|(k, _)| order.iter().position(|o| o == k));
+    absent.sort_by_key(|(k, _, _)| order.iter().position(|o| o == k));
     loop {
         let mut blocked = Vec::new();
         let mut progress = false;
         for chunk in absent.chunks(BATCH) {
-            let mut ops = Vec::with_capacity(chunk.len());
-            for (kind, uuid) in chunk {
-                let entity = state.store.get(kommune, *kind, *uuid, None).await?;
-                let starts = entity.and_then(|e| e.timeline.span()).map(|s| s.from);
-                ops.push(match starts {
-                    Some(from) if from < today => Operation::Terminate {
-                        kind: *kind,
-                        uuid: *uuid,
-                        to: today,
-                    },
-                    _ => Operation::Delete {
-                        kind: *kind,
-                        uuid: *uuid,
-                    },
-                });
-            }
+            let ops: Vec<Operation> = chunk
+                .iter()
+                .map(|&(kind, uuid, version)| Operation::End {
+                    kind,
+                    uuid,
+                    version,
+                })
+                .collect();
             let results = state.store.apply_each(kommune, &ops, ctx).await?;
-            for (result, (kind, uuid)) in results.into_iter().zip(chunk) {
+            for (result, &(kind, uuid, version)) in results.into_iter().zip(chunk) {
                 match result {
                     Ok(r) => {
                         progress = true;
@@ -483,8 +558,8 @@ async fn end_absent(
                             summary.count(r.outcome);
                         }
                     }
-                    Err(WriteError::Dependents { .. }) => blocked.push((*kind, *uuid)),
-                    Err(e) => summary.reject(0, Some(*uuid), write_error_fields(e)),
+                    Err(WriteError::Dependents { .. }) => blocked.push((kind, uuid, version)),
+                    Err(e) => summary.reject(0, Some(uuid), write_error_fields(e)),
                 }
             }
         }
@@ -492,7 +567,7 @@ async fn end_absent(
             return Ok(());
         }
         if !progress {
-            for (_, uuid) in blocked {
+            for (_, uuid, _) in blocked {
                 summary.reject(
                     0,
                     Some(uuid),

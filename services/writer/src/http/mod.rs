@@ -11,6 +11,7 @@ pub mod error;
 mod feed;
 mod import;
 pub mod openapi;
+mod sources;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +59,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(limits::MAX_CHANGES_BODY_BYTES)),
         )
         .route("/api/v1/{kommune}/import", post(import::post_import))
+        .route("/api/v1/{kommune}/sources", get(sources::list))
+        .route(
+            "/api/v1/{kommune}/sources/{source}",
+            get(sources::get_one).put(sources::put),
+        )
         .route("/api/v1/{kommune}/snapshot", get(feed::snapshot))
         .route("/api/v1/{kommune}/events", get(feed::events))
         .route("/api/v1/{kommune}/{kind}", get(entities::list))
@@ -65,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/{kommune}/{kind}/{uuid}",
             get(entities::get_one)
                 .put(entities::put)
+                .patch(entities::patch)
                 .delete(entities::delete)
                 .layer(DefaultBodyLimit::max(limits::MAX_WRITE_BODY_BYTES)),
         )

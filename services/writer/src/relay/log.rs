@@ -53,7 +53,7 @@ pub async fn fetch(conn: &mut PgConnection, wants: &[Want]) -> Result<Vec<Outgoi
          FROM UNNEST($1::int[], $2::bigint[], $3::bigint[]) AS p(kommune, after, lim)
          CROSS JOIN LATERAL (
              SELECT kommune, sequence, id, type, entity, entity_version, event_time, traceparent,
-                    body
+                    origin, body
              FROM event
              WHERE kommune = p.kommune AND sequence > p.after
              ORDER BY sequence LIMIT p.lim) AS e
@@ -89,9 +89,10 @@ fn message(
 ) -> Result<AmqpMessage, String> {
     let body: String = row.try_get("body").map_err(|e| e.to_string())?;
     match stored_event(row, kommune, sequence)? {
-        Some((stored, traceparent)) => Ok(AmqpMessage::from_stored(
+        Some((stored, traceparent, origin)) => Ok(AmqpMessage::from_stored(
             &StoredEvent {
                 traceparent: traceparent.as_deref(),
+                origin: origin.as_deref(),
                 ..stored
             },
             body.into_bytes(),
@@ -103,12 +104,14 @@ fn message(
 }
 
 /// The event's attributes from its row's columns (`None` for a row without `event_time`), and
-/// its traceparent.
+/// its traceparent and origin.
+type StoredRow = (StoredEvent<'static>, Option<String>, Option<String>);
+
 fn stored_event(
     row: &sqlx::postgres::PgRow,
     kommune: i32,
     sequence: i64,
-) -> Result<Option<(StoredEvent<'static>, Option<String>)>, String> {
+) -> Result<Option<StoredRow>, String> {
     let column = |e: sqlx::Error| e.to_string();
     let Some(time) = row
         .try_get::<Option<DateTime<Utc>>, _>("event_time")
@@ -132,6 +135,11 @@ fn stored_event(
         sequence: u64::try_from(sequence).map_err(|_| "negative sequence".to_owned())?,
         time,
         traceparent: None,
+        origin: None,
     };
-    Ok(Some((stored, row.try_get("traceparent").map_err(column)?)))
+    Ok(Some((
+        stored,
+        row.try_get("traceparent").map_err(column)?,
+        row.try_get("origin").map_err(column)?,
+    )))
 }

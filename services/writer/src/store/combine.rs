@@ -41,17 +41,17 @@ pub(super) struct Combiner {
 }
 
 impl Combiner {
-    /// Queues `job` unless `cap` requests already wait.
-    fn enqueue(&self, job: Job, cap: usize) -> Result<(), Job> {
+    /// Queues `job` unless `cap` requests already wait (then the job is dropped: `false`).
+    fn enqueue(&self, job: Job, cap: usize) -> bool {
         let mut queue = self
             .queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if queue.len() + self.waiting_alone.load(Ordering::Relaxed) >= cap {
-            return Err(job);
+            return false;
         }
         queue.push(job);
-        Ok(())
+        true
     }
 
     /// Counts an idempotent request as waiting until the guard drops, unless `cap` already wait.
@@ -139,7 +139,7 @@ impl Store {
             ctx: ctx.clone(),
             reply,
         };
-        if combiner.enqueue(job, self.write_queue).is_err() {
+        if !combiner.enqueue(job, self.write_queue) {
             return Err((0, self.busy()));
         }
         self.count_waiting(1);

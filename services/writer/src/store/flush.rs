@@ -55,6 +55,7 @@ pub(super) struct RegistrationRow {
     pub timeline: Arc<Timeline<Attrs>>,
     pub actor: String,
     pub note: Option<String>,
+    pub source: Option<String>,
 }
 
 #[derive(Debug)]
@@ -91,6 +92,7 @@ pub(super) struct EventRow {
     pub deleted: bool,
     pub timeline: Arc<Timeline<Attrs>>,
     pub traceparent: Option<String>,
+    pub origin: Option<String>,
 }
 
 /// Sends the pending writes of `tx` in set-based statements, in foreign-key order.
@@ -174,12 +176,14 @@ pub(super) async fn flush(tx: &mut Tx) -> Result<(), WriteError> {
         let deleted: Vec<bool> = r.iter().map(|x| x.deleted).collect();
         let actors: Vec<&str> = r.iter().map(|x| x.actor.as_str()).collect();
         let notes: Vec<Option<&str>> = r.iter().map(|x| x.note.as_deref()).collect();
+        let sources: Vec<Option<&str>> = r.iter().map(|x| x.source.as_deref()).collect();
         let timelines: Vec<serde_json::Value> =
             r.iter().map(|x| timeline_to_json(&x.timeline)).collect();
         sqlx::query(
-            "INSERT INTO registration (uuid, version, action, registered_at, deleted, timeline, actor, note)
+            "INSERT INTO registration (uuid, version, action, registered_at, deleted, timeline, actor, note,
+                                      source)
              SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
-                                  $5::bool[], $6::jsonb[], $7::text[], $8::text[])",
+                                  $5::bool[], $6::jsonb[], $7::text[], $8::text[], $9::text[])",
         )
         .bind(&uuids)
         .bind(&versions)
@@ -189,6 +193,7 @@ pub(super) async fn flush(tx: &mut Tx) -> Result<(), WriteError> {
         .bind(&timelines)
         .bind(&actors)
         .bind(&notes)
+        .bind(&sources)
         .execute(&mut *tx.db)
         .await?;
     }
@@ -239,16 +244,21 @@ pub(super) async fn flush(tx: &mut Tx) -> Result<(), WriteError> {
         let versions: Vec<i64> = p.events.iter().map(|x| x.version).collect();
         let types: Vec<String> = events.iter().map(|e| e.event_type().to_string()).collect();
         let keys: Vec<String> = events.iter().map(|e| e.routing_key().to_string()).collect();
-        let bodies: Vec<String> = events.iter().map(OrgEvent::to_structured_json).collect();
+        let bodies: Vec<String> = events
+            .iter()
+            .zip(&p.events)
+            .map(|(e, row)| e.to_structured_json_with_origin(row.origin.as_deref()))
+            .collect();
+        let origins: Vec<Option<&str>> = p.events.iter().map(|x| x.origin.as_deref()).collect();
         let times: Vec<DateTime<Utc>> = p.events.iter().map(|x| x.time).collect();
         let traceparents: Vec<Option<&str>> =
             p.events.iter().map(|x| x.traceparent.as_deref()).collect();
         sqlx::query(
             "INSERT INTO event (sequence, id, entity, entity_version, type, routing_key, body,
-                                event_time, traceparent, kommune)
-             SELECT u.*, $10 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[],
+                                event_time, traceparent, origin, kommune)
+             SELECT u.*, $11 FROM UNNEST($1::bigint[], $2::uuid[], $3::uuid[], $4::bigint[],
                                          $5::text[], $6::text[], $7::text[],
-                                         $8::timestamptz[], $9::text[]) AS u",
+                                         $8::timestamptz[], $9::text[], $10::text[]) AS u",
         )
         .bind(&sequences)
         .bind(&ids)
@@ -259,6 +269,7 @@ pub(super) async fn flush(tx: &mut Tx) -> Result<(), WriteError> {
         .bind(&bodies)
         .bind(&times)
         .bind(&traceparents)
+        .bind(&origins)
         .bind(tx.code)
         .execute(&mut *tx.db)
         .await?;

@@ -11,9 +11,10 @@ use super::{Store, StoreError, kind_of};
 const STALE_AFTER_SECS: u64 = 7 * 24 * 3600;
 
 impl Store {
-    /// Starts a full import's record of the UUIDs it names; returns its id. Clears what imports
-    /// that never finished left behind.
-    pub async fn import_begin(&self) -> Result<Uuid, StoreError> {
+    /// Starts a full import's record of the UUIDs it names; returns its id and the
+    /// municipality's event-log position when it began (what was registered later is not the
+    /// import's to end). Clears what imports that never finished left behind.
+    pub async fn import_begin(&self, kommune: Kommune) -> Result<(Uuid, i64), StoreError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -27,7 +28,12 @@ impl Store {
             .bind(bound)
             .execute(&self.pool)
             .await?;
-        Ok(Uuid::now_v7())
+        let began: i64 =
+            sqlx::query_scalar("SELECT last_sequence FROM municipality WHERE code = $1")
+                .bind(i32::from(kommune.code()))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((Uuid::now_v7(), began))
     }
 
     /// Records that the import's file named `uuids`.
@@ -46,23 +52,39 @@ impl Store {
         Ok(())
     }
 
-    /// Live entities of the municipality that the import's file did not name.
+    /// Live entities of the municipality that the import's file did not name, that existed when
+    /// it began and nobody wrote since (no event after `began`), of `kinds` (all when `None`),
+    /// each with its version (see [`super::Operation::End`]).
     pub async fn import_absent(
         &self,
         kommune: Kommune,
         import: Uuid,
-    ) -> Result<Vec<(EntityKind, Uuid)>, StoreError> {
+        began: i64,
+        kinds: Option<&[EntityKind]>,
+    ) -> Result<Vec<(EntityKind, Uuid, i64)>, StoreError> {
+        let kinds: Option<Vec<&str>> = kinds.map(|ks| ks.iter().map(|k| k.word()).collect());
         let rows = sqlx::query(
-            "SELECT kind, uuid FROM entity e
+            "SELECT kind, uuid, version FROM entity e
              WHERE kommune = $1 AND NOT deleted
-               AND NOT EXISTS (SELECT 1 FROM import_seen s WHERE s.import = $2 AND s.uuid = e.uuid)",
+               AND ($4::text[] IS NULL OR kind = ANY($4))
+               AND NOT EXISTS (SELECT 1 FROM import_seen s WHERE s.import = $2 AND s.uuid = e.uuid)
+               AND NOT EXISTS (SELECT 1 FROM event v
+                               WHERE v.entity = e.uuid AND v.kommune = $1 AND v.sequence > $3)",
         )
         .bind(i32::from(kommune.code()))
         .bind(import)
+        .bind(began)
+        .bind(kinds)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| Ok((kind_of(row.try_get("kind")?)?, row.try_get("uuid")?)))
+            .map(|row| {
+                Ok((
+                    kind_of(row.try_get("kind")?)?,
+                    row.try_get("uuid")?,
+                    row.try_get("version")?,
+                ))
+            })
             .collect()
     }
 

@@ -15,7 +15,8 @@
 //! - `import`: a full import's record of the UUIDs its file named.
 //! - [`midnight`]: one midnight's `effective`/`expired` events, in batches, once per entity
 //!   and date.
-//! - `codec`, `tokens`: stored JSON, API tokens.
+//! - `patch`: a JSON merge patch over an interval (`PATCH`, sourced writes).
+//! - `codec`, `tokens`, `sources`: stored JSON, API tokens, what each source system owns.
 
 mod codec;
 mod combine;
@@ -23,6 +24,8 @@ mod flush;
 mod import;
 pub mod midnight;
 pub mod operation;
+mod patch;
+pub mod sources;
 mod tokens;
 mod transaction;
 
@@ -41,7 +44,8 @@ use crate::clock::Clock;
 pub use codec::timeline_from_json;
 pub use combine::IDEMPOTENCY_KEY_TTL_HOURS;
 pub use operation::{Idempotent, OpResult, Operation, Outcome, WriteContext, WriteError};
-pub use tokens::{NewToken, TokenRecord};
+pub use sources::{Owns, SourceRecord};
+pub use tokens::{LiveToken, NewToken, TokenRecord};
 
 /// Writing requests that may wait per municipality unless configured otherwise.
 pub const DEFAULT_WRITE_QUEUE: usize = 512;
@@ -88,6 +92,8 @@ pub struct RegistrationRecord {
     pub registered_at: DateTime<Utc>,
     pub actor: String,
     pub note: Option<String>,
+    /// The source system of the writer (DESIGN §2 *Source systems*), when it had one.
+    pub source: Option<String>,
     pub deleted: bool,
     pub timeline: orghub_contracts::Timeline<Attrs>,
 }
@@ -321,7 +327,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RegistrationRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT r.version, r.action, r.registered_at, r.actor, r.note, r.deleted, r.timeline
+            "SELECT r.version, r.action, r.registered_at, r.actor, r.note, r.source, r.deleted, r.timeline
              FROM registration r JOIN entity e ON e.uuid = r.uuid
              WHERE r.uuid = $1 AND e.kommune = $2 AND e.kind = $3 AND r.version < $4
              ORDER BY r.version DESC LIMIT $5",
@@ -341,6 +347,7 @@ impl Store {
                     registered_at: row.try_get("registered_at")?,
                     actor: row.try_get("actor")?,
                     note: row.try_get("note")?,
+                    source: row.try_get("source")?,
                     deleted: row.try_get("deleted")?,
                     timeline: timeline_from_json(kind, row.try_get("timeline")?)?,
                 })

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use orghub_contracts::{Attrs, EntityDocument, EntityKind, FieldError, Segment};
+use orghub_contracts::{Attrs, EntityDocument, EntityKind, FieldError, Segment, Validity};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -26,6 +26,23 @@ pub enum Operation {
     },
     /// Registered in error: remove from the present view.
     Delete { kind: EntityKind, uuid: Uuid },
+    /// A JSON merge patch over `validity`: each segment inside the interval (and each gap, as a
+    /// state of its own) gets the given fields, `null` clearing one; its other fields are kept.
+    Patch {
+        kind: EntityKind,
+        uuid: Uuid,
+        validity: Validity,
+        patch: serde_json::Map<String, serde_json::Value>,
+    },
+    /// A full import's end of an entity its file lacked: only if the entity is still at
+    /// `version` (nobody wrote it since the import looked); terminated today when it began
+    /// before today, deleted otherwise. Never refused for having been written: then it is
+    /// [`Outcome::Unchanged`].
+    End {
+        kind: EntityKind,
+        uuid: Uuid,
+        version: i64,
+    },
 }
 
 impl Operation {
@@ -33,7 +50,9 @@ impl Operation {
         match self {
             Operation::Put { uuid, .. }
             | Operation::Terminate { uuid, .. }
-            | Operation::Delete { uuid, .. } => *uuid,
+            | Operation::Delete { uuid, .. }
+            | Operation::Patch { uuid, .. }
+            | Operation::End { uuid, .. } => *uuid,
         }
     }
 
@@ -41,7 +60,9 @@ impl Operation {
         match self {
             Operation::Put { kind, .. }
             | Operation::Terminate { kind, .. }
-            | Operation::Delete { kind, .. } => *kind,
+            | Operation::Delete { kind, .. }
+            | Operation::Patch { kind, .. }
+            | Operation::End { kind, .. } => *kind,
         }
     }
 
@@ -65,6 +86,8 @@ pub struct WriteContext {
     /// one keeps the numbers stored for its interval instead of clearing them, so a client that
     /// writes back what it read never erases what it could not see.
     pub keeps_cpr: bool,
+    /// The source system of the writing token (DESIGN §2 *Source systems*), when it has one.
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +157,9 @@ pub enum WriteError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// The state a patch makes is not valid; pointers are relative to the state.
+    #[error("the patched state is invalid")]
+    Validation(Vec<FieldError>),
     /// A limit of DESIGN §2 (segments, document size) would be crossed.
     #[error("{0}")]
     Limit(String),

@@ -12,6 +12,15 @@ pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// A live token as authentication reads it.
+#[derive(Debug, Clone)]
+pub struct LiveToken {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub source: Option<String>,
+}
+
 fn random_secret() -> Result<String, StoreError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
@@ -23,42 +32,51 @@ impl Store {
         &self,
         name: &str,
         scopes: &[String],
+        source: Option<&str>,
     ) -> Result<NewToken, StoreError> {
         let token = random_secret()?;
         let id = Uuid::now_v7();
-        sqlx::query("INSERT INTO api_token (id, name, hash, scopes) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(name)
-            .bind(hash_token(&token))
-            .bind(scopes)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_token (id, name, hash, scopes, source) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(hash_token(&token))
+        .bind(scopes)
+        .bind(source)
+        .execute(&self.pool)
+        .await?;
         Ok(NewToken {
             id,
             name: name.to_owned(),
             scopes: scopes.to_vec(),
+            source: source.map(str::to_owned),
             token,
         })
     }
 
-    /// The scopes of a live (not revoked) token, with its id.
-    pub async fn token_scopes(
-        &self,
-        token: &str,
-    ) -> Result<Option<(Uuid, String, Vec<String>)>, StoreError> {
+    /// A live (not revoked) token's id, name, scopes and source.
+    pub async fn token_scopes(&self, token: &str) -> Result<Option<LiveToken>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, name, scopes FROM api_token WHERE hash = $1 AND revoked_at IS NULL",
+            "SELECT id, name, scopes, source FROM api_token WHERE hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash_token(token))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("name")?, r.try_get("scopes")?)))
-            .transpose()
+        row.map(|r| {
+            Ok(LiveToken {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                scopes: r.try_get("scopes")?,
+                source: r.try_get("source")?,
+            })
+        })
+        .transpose()
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, scopes, created_at, revoked_at FROM api_token ORDER BY created_at",
+            "SELECT id, name, scopes, source, created_at, revoked_at FROM api_token ORDER BY created_at",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -70,6 +88,7 @@ impl Store {
                     scopes: r.try_get("scopes")?,
                     created_at: r.try_get("created_at")?,
                     revoked_at: r.try_get("revoked_at")?,
+                    source: r.try_get("source")?,
                 })
             })
             .collect()

@@ -327,6 +327,33 @@ impl Tx {
                 }
                 (Timeline::new(), Action::Deleted, true)
             }
+            Operation::Patch {
+                validity, patch, ..
+            } => {
+                let t = super::patch::patched(kind, &old_timeline, *validity, patch)?;
+                let action = if live.is_some() {
+                    Action::Updated
+                } else {
+                    Action::Created
+                };
+                (t, action, false)
+            }
+            Operation::End { version, .. } => {
+                // Written since the import looked (or gone): not the import's to end.
+                let Some(span) = live
+                    .filter(|e| e.version == *version)
+                    .and_then(|_| old_timeline.span())
+                else {
+                    return Ok(Outcome::Unchanged);
+                };
+                if span.from < self.today {
+                    let mut t = Timeline::clone(&old_timeline);
+                    t.terminate(self.today);
+                    (t, Action::Terminated, false)
+                } else {
+                    (Timeline::new(), Action::Deleted, true)
+                }
+            }
         };
         let unchanged = match &existing {
             Some(e) => e.deleted == deleted && (deleted || *e.timeline == timeline),
@@ -549,6 +576,7 @@ impl Tx {
             timeline: Arc::clone(&timeline),
             actor: self.ctx.actor.clone(),
             note: self.ctx.note.clone(),
+            source: self.ctx.source.clone(),
         };
         let mut event = EventRow {
             sequence: self.sequence + 1,
@@ -561,6 +589,7 @@ impl Tx {
             deleted: state.deleted,
             timeline,
             traceparent: self.ctx.traceparent.clone(),
+            origin: self.ctx.source.clone(),
         };
         match self.job.get(&uuid).copied() {
             Some(w) => {
