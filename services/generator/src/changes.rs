@@ -168,6 +168,7 @@ impl Model {
         let mut managers = Vec::new();
         for item in org.by_ref() {
             match item {
+                Item::Class(_) | Item::Group(_) | Item::Association(_) => {}
                 Item::Unit(rec) => {
                     unit_index.insert(rec.uuid, units.len());
                     let parent = rec.parent.and_then(|p| unit_index.get(&p).copied());
@@ -315,11 +316,11 @@ impl Model {
         let title = *rng.weighted(profile.titles);
         let start = months_ahead(self.today, if rng.percent(70) { 1 } else { 2 });
         let hired = self.org.make_person(rng, unit, title, false, Some(start));
-        out.push(Change::Put(hired.person.line()));
+        out.push(Change::Put(hired.person.line(&self.org.classes)));
         let p = self.persons.len();
         let mut engagement_ids = Vec::new();
         for rec in hired.engagements {
-            out.push(Change::Put(rec.line()));
+            out.push(Change::Put(rec.line(&self.org.classes)));
             let e = self.engagements.len();
             engagement_ids.push(e);
             self.unit_engagements[unit].push(e);
@@ -331,10 +332,10 @@ impl Model {
             });
         }
         for a in hired.email.iter().chain(&hired.phone) {
-            out.push(Change::Put(a.line()));
+            out.push(Change::Put(a.line(&self.org.classes)));
         }
         for it in &hired.itaccounts {
-            out.push(Change::Put(it.line()));
+            out.push(Change::Put(it.line(&self.org.classes)));
         }
         self.persons.push(MPerson {
             first_from: hired.person.from,
@@ -359,7 +360,7 @@ impl Model {
         }
         manager.rec.person = None;
         manager.rec.from = from;
-        out.push(Change::Put(manager.rec.line()));
+        out.push(Change::Put(manager.rec.line(&self.org.classes)));
         self.vacant.push(m);
     }
 
@@ -376,9 +377,20 @@ impl Model {
             {
                 continue;
             }
+            // The accounts serving the engagement stop serving it first: the writer refuses to
+            // end an engagement that an account still references after the end.
+            let ended = self.engagements[e].rec.uuid;
+            for (it, open) in &mut self.persons[p].itaccounts {
+                if *open && it.engagements.contains(&ended) {
+                    it.engagements.retain(|x| *x != ended);
+                    let mut rec = it.clone();
+                    rec.from = rec.from.max(to);
+                    out.push(Change::Put(rec.line(&self.org.classes)));
+                }
+            }
             out.push(Change::Terminate {
                 kind: EntityKind::Engagement,
-                uuid: self.engagements[e].rec.uuid,
+                uuid: ended,
                 to,
             });
             self.engagements[e].ended = true;
@@ -460,7 +472,7 @@ impl Model {
     fn continue_engagement(&mut self, e: usize, from: NaiveDate, out: &mut Vec<Change>) {
         let mut rec = self.engagements[e].rec.clone();
         rec.from = from;
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 
     /// Someone moves to another unit of the same kind (another school, another plejecenter).
@@ -538,7 +550,7 @@ impl Model {
         manager.person = Some(p);
         manager.rec.person = Some(self.persons[p].rec.uuid);
         manager.rec.from = from;
-        out.push(Change::Put(manager.rec.line()));
+        out.push(Change::Put(manager.rec.line(&self.org.classes)));
         self.persons[p].manager_of = Some(m);
         let leader = self.org.tree.units[unit].leader();
         if self.engagements[e].rec.job_title != leader {
@@ -584,7 +596,7 @@ impl Model {
                 rec
             }
         };
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 
     /// A new surname (marriage, divorce) and with it a new e-mail address.
@@ -604,12 +616,12 @@ impl Model {
         person.rec.surname = surname.clone();
         person.rec.from = from;
         person.name.surname = surname;
-        out.push(Change::Put(person.rec.line()));
+        out.push(Change::Put(person.rec.line(&self.org.classes)));
         let value = self.org.namer.person_email(&person.name);
         if let Some((email, _)) = &mut person.email {
             email.value = value;
             email.from = from;
-            out.push(Change::Put(email.line()));
+            out.push(Change::Put(email.line(&self.org.classes)));
         }
     }
 
@@ -622,7 +634,7 @@ impl Model {
         {
             rec.value = value;
             rec.from = from;
-            out.push(Change::Put(rec.line()));
+            out.push(Change::Put(rec.line(&self.org.classes)));
         }
     }
 
@@ -670,7 +682,7 @@ impl Model {
         self.names.insert(name.clone());
         unit.rec.name = name;
         unit.rec.from = from;
-        out.push(Change::Put(unit.rec.line()));
+        out.push(Change::Put(unit.rec.line(&self.org.classes)));
     }
 
     fn first_word(&self, u: usize) -> &str {
@@ -738,7 +750,7 @@ impl Model {
         rec.from = from;
         rec.parent = Some(parent_uuid);
         unit.rec.parent = Some(parent_uuid);
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 
     fn kle(&mut self, rng: &mut Rng, out: &mut Vec<Change>) {
@@ -758,7 +770,7 @@ impl Model {
             kle_number: number,
             aspects: &["indsigt"],
         };
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 }
 

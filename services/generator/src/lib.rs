@@ -75,6 +75,7 @@
 pub mod check;
 
 mod changes;
+mod classes;
 mod data;
 mod org;
 mod people;
@@ -209,7 +210,8 @@ impl Change {
 
 /// The whole organisation, in an order the writer's import accepts. Streams: see the crate docs.
 pub fn organisation(opts: &Options) -> impl Iterator<Item = Line> + use<> {
-    org::Org::new(opts).map(|item| item.line())
+    let classes = classes::Classes::new(opts.kommune);
+    org::Org::new(opts).map(move |item| item.line(&classes))
 }
 
 /// `count` changes against [`organisation`]`(opts)`, effective `today` or later, to be applied in

@@ -11,13 +11,15 @@ use chrono::{Months, NaiveDate};
 use uuid::Uuid;
 
 use crate::Options;
+use crate::classes::{self, Classes};
 use crate::people::{self, Namer, ascii};
 use crate::profiles::is_trainee;
 use crate::records::{
-    AddressRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec,
+    AddressRec, ClassRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec,
 };
 use crate::rng::{self, Rng, UuidSource};
 use crate::tree::{self, Tree, epoch, tags};
+use orghub_contracts::catalogue::Entry;
 
 /// The first of the month `m` months after January 2007.
 pub(crate) fn month(m: u32) -> NaiveDate {
@@ -132,6 +134,10 @@ pub(crate) struct Hired {
 /// The streaming generator state.
 #[derive(Debug)]
 pub(crate) struct Org {
+    /// The standard catalogue in this municipality: its classes are the first lines.
+    pub classes: Classes,
+    catalogue: Vec<Entry>,
+    next_class: usize,
     pub tree: Tree,
     pub namer: Namer,
     pub key: u64,
@@ -155,6 +161,9 @@ impl Org {
         }
         let namer = Namer::new(tree.domain.clone());
         Org {
+            classes: Classes::new(opts.kommune),
+            catalogue: classes::entries().collect(),
+            next_class: 0,
             tree,
             namer,
             key,
@@ -342,6 +351,13 @@ impl Org {
                 }
             }
         }
+        // The accounts serve the engagements they outlive: those open-ended from the start (a
+        // fixed-term engagement's account would have to end with it).
+        let served: Vec<Uuid> = engagements
+            .iter()
+            .filter(|e| e.from <= from && e.to.is_none())
+            .map(|e| e.uuid)
+            .collect();
         let mut email = None;
         let mut itaccounts = Vec::new();
         let mut phone_address = None;
@@ -369,6 +385,7 @@ impl Org {
                 it_system: "Active Directory",
                 user_id: ad.clone(),
                 external_id: Some(external),
+                engagements: served.clone(),
             });
             if let Some((system, share)) = profile.it_system
                 && rng.percent(share)
@@ -380,6 +397,7 @@ impl Org {
                     it_system: system,
                     user_id: ad.to_uppercase(),
                     external_id: None,
+                    engagements: served.clone(),
                 });
             }
         }
@@ -388,9 +406,10 @@ impl Org {
                 uuid: self.uuid(tags::ITACCOUNT),
                 from,
                 person: person.uuid,
-                it_system: "OPUS",
+                it_system: "KMD Opus",
                 user_id: employee.to_string(),
                 external_id: None,
+                engagements: served.clone(),
             });
         }
         if rng.percent(25) {
@@ -423,6 +442,10 @@ impl Iterator for Org {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
+        if let Some(&entry) = self.catalogue.get(self.next_class) {
+            self.next_class += 1;
+            return Some(Item::Class(ClassRec { entry }));
+        }
         if let Some(node) = self.tree.units.get(self.next_unit) {
             self.next_unit += 1;
             return Some(Item::Unit(node.rec.clone()));

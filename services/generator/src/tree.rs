@@ -59,7 +59,7 @@ impl UnitNode {
 
     pub(crate) fn responsibilities(&self) -> &'static [&'static str] {
         if self.team {
-            &["Personale: MUS-kompetence", "Personale: øvrige"]
+            TEAM
         } else {
             self.profile.responsibilities
         }
@@ -133,6 +133,8 @@ impl<'a> Builder<'a> {
                 name,
                 user_key: format!("{}", 1001 + index),
                 unit_type,
+                unit_level: Some(format!("Niveau {}", depth + 1)),
+                hierarchy: None,
                 parent: parent.map(|p| self.units[p].rec.uuid),
             },
             parent,
