@@ -28,7 +28,8 @@ use crate::org::{Org, phone};
 use crate::people::Name;
 use crate::profiles::is_trainee;
 use crate::records::{
-    AddressRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec, UnitRec,
+    AddressRec, AssociationRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec,
+    UnitRec,
 };
 use crate::rng::{self, Rng};
 use crate::tree::tags;
@@ -89,6 +90,8 @@ struct MPerson {
     phone: Option<(AddressRec, NaiveDate)>,
     /// IT accounts and whether they are still open.
     itaccounts: Vec<(ItAccountRec, bool)>,
+    /// Associations (MED, AMR, TR, projects, networks) and whether they are still open.
+    associations: Vec<(AssociationRec, bool)>,
     engagements: Vec<usize>,
     manager_of: Option<usize>,
     /// The latest date until which a (since vacated) manager function pointed at this person.
@@ -168,7 +171,15 @@ impl Model {
         let mut managers = Vec::new();
         for item in org.by_ref() {
             match item {
-                Item::Class(_) | Item::Group(_) | Item::Association(_) => {}
+                // The payroll and MED units are not changed by the stream.
+                Item::Unit(rec) if rec.hierarchy.is_some() => {}
+                Item::Class(_) | Item::Group(_) => {}
+                Item::Association(rec) => {
+                    if let Some(&p) = person_index.get(&rec.person) {
+                        let person: &mut MPerson = &mut persons[p];
+                        person.associations.push((rec, true));
+                    }
+                }
                 Item::Unit(rec) => {
                     unit_index.insert(rec.uuid, units.len());
                     let parent = rec.parent.and_then(|p| unit_index.get(&p).copied());
@@ -195,6 +206,7 @@ impl Model {
                         email: None,
                         phone: None,
                         itaccounts: Vec::new(),
+                        associations: Vec::new(),
                         engagements: Vec::new(),
                         manager_of: None,
                         referenced_until: None,
@@ -344,6 +356,7 @@ impl Model {
             email: hired.email.map(|a| (a, start)),
             phone: hired.phone.map(|a| (a, start)),
             itaccounts: hired.itaccounts.into_iter().map(|it| (it, true)).collect(),
+            associations: Vec::new(),
             engagements: engagement_ids,
             manager_of: None,
             referenced_until: None,
@@ -420,7 +433,11 @@ impl Model {
                     .email
                     .iter()
                     .chain(&person.phone)
-                    .all(|(_, first)| *first < to);
+                    .all(|(_, first)| *first < to)
+                && person
+                    .associations
+                    .iter()
+                    .all(|(a, open)| !*open || a.to.is_some_and(|t| t <= to) || a.from < to);
             let person = &mut self.persons[p];
             for (it, open) in &mut person.itaccounts {
                 if *open && it.from < to && (everything || it.it_system == "Active Directory") {
@@ -434,6 +451,16 @@ impl Model {
             }
             if !everything {
                 return;
+            }
+            for (a, open) in &mut person.associations {
+                if *open && a.to.is_none_or(|t| t > to) {
+                    *open = false;
+                    out.push(Change::Terminate {
+                        kind: EntityKind::Association,
+                        uuid: a.uuid,
+                        to,
+                    });
+                }
             }
             for (address, _) in person.email.iter().chain(&person.phone) {
                 out.push(Change::Terminate {

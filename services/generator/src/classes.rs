@@ -34,11 +34,6 @@ impl Classes {
             .unwrap_or_else(|| class_uuid(self.kommune, facet, title))
     }
 
-    /// Whether the catalogue has a class of `facet` titled `title`.
-    pub(crate) fn has(&self, facet: Facet, title: &str) -> bool {
-        self.by_title.contains_key(&(facet, title))
-    }
-
     pub(crate) fn kommune(&self) -> Kommune {
         self.kommune
     }

@@ -82,6 +82,7 @@ mod people;
 mod profiles;
 mod records;
 mod rng;
+mod structure;
 mod tree;
 
 use std::fmt;
@@ -214,6 +215,13 @@ pub fn organisation(opts: &Options) -> impl Iterator<Item = Line> + use<> {
     org::Org::new(opts).map(move |item| item.line(&classes))
 }
 
+/// The standard catalogue of `kommune` (`orghub_contracts::catalogue`) as import lines, parents
+/// first: the first lines of every [`organisation`], and what `orghubctl classes seed` loads.
+pub fn catalogue(kommune: Kommune) -> impl Iterator<Item = Line> + use<> {
+    let classes = classes::Classes::new(kommune);
+    classes::entries().map(move |entry| records::ClassRec { entry }.line(&classes))
+}
+
 /// `count` changes against [`organisation`]`(opts)`, effective `today` or later, to be applied in
 /// order after it. A stream is made against the organisation as generated: two streams for
 /// different days are each valid on their own, not one after the other.
@@ -284,7 +292,9 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} units, {} persons, {} engagements, {} managers, {} addresses, {} kle, {} itaccounts ({} in all)",
+            "{} classes, {} units, {} persons, {} engagements, {} managers, {} addresses, {} kle, \
+             {} itaccounts, {} groups, {} associations ({} in all)",
+            self.classes,
             self.units,
             self.persons,
             self.engagements,
@@ -292,6 +302,8 @@ impl fmt::Display for Stats {
             self.addresses,
             self.kle,
             self.itaccounts,
+            self.groups,
+            self.associations,
             self.total()
         )
     }

@@ -93,6 +93,8 @@ pub(crate) mod tags {
     pub const KLE: u64 = 6;
     pub const ITACCOUNT: u64 = 7;
     pub const EXTERNAL_ID: u64 = 8;
+    pub const GROUP: u64 = 9;
+    pub const ASSOCIATION: u64 = 10;
 }
 
 impl<'a> Builder<'a> {

@@ -2,6 +2,7 @@
 //! `run(args, &Settings) -> Result<(), CliError>`, printing a table or (`--json`) JSON on
 //! stdout.
 
+pub mod classes;
 pub mod console;
 pub mod demo;
 pub mod dlq;
