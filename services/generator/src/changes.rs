@@ -48,6 +48,7 @@ enum Kind {
     Reorganise,
     Appoint,
     Kle,
+    Correction,
 }
 
 /// How often each kind of change is tried. A hire yields four or five operations.
@@ -63,6 +64,7 @@ const MIX: &[(Kind, u32)] = &[
     (Kind::Reorganise, 4),
     (Kind::Appoint, 4),
     (Kind::Kle, 3),
+    (Kind::Correction, 3),
 ];
 
 /// KLE numbers any unit may be given insight into.
@@ -106,6 +108,8 @@ struct MEngagement {
     person: usize,
     unit: usize,
     ended: bool,
+    /// Changed by this stream already (a correction back to its start would undo that).
+    touched: bool,
 }
 
 #[derive(Debug)]
@@ -225,6 +229,7 @@ impl Model {
                         person: p,
                         unit: u,
                         ended: false,
+                        touched: false,
                     });
                 }
                 Item::Manager(rec) => {
@@ -341,6 +346,7 @@ impl Model {
                 person: p,
                 unit,
                 ended: false,
+                touched: true,
             });
         }
         for a in hired.email.iter().chain(&hired.phone) {
@@ -407,6 +413,7 @@ impl Model {
                 to,
             });
             self.engagements[e].ended = true;
+            self.engagements[e].touched = true;
             self.engagements[e].rec.to = Some(to);
             if let Some(m) = self.persons[p].manager_of
                 && self.managers[m].unit == self.engagements[e].unit
@@ -497,6 +504,7 @@ impl Model {
 
     /// The engagement continues from `from` with new attributes, keeping its end.
     fn continue_engagement(&mut self, e: usize, from: NaiveDate, out: &mut Vec<Change>) {
+        self.engagements[e].touched = true;
         let mut rec = self.engagements[e].rec.clone();
         rec.from = from;
         out.push(Change::Put(rec.line(&self.org.classes)));
@@ -780,6 +788,34 @@ impl Model {
         out.push(Change::Put(rec.line(&self.org.classes)));
     }
 
+    /// A back-dated correction: an engagement's job title was registered wrong, and the right one
+    /// is written from the engagement's start, years back (a new registration of an old validity).
+    fn correction(&mut self, rng: &mut Rng, out: &mut Vec<Change>) {
+        for _ in 0..20 {
+            let e = rng.index(self.engagements.len());
+            let eng = &self.engagements[e];
+            let person = &self.persons[eng.person];
+            if eng.touched
+                || eng.ended
+                || person.terminated
+                || person.manager_of.is_some()
+                || eng.rec.from >= self.today
+                || is_trainee(eng.rec.job_title)
+            {
+                continue;
+            }
+            let titles = self.org.tree.units[eng.unit].profile.titles;
+            let title = *rng.weighted(titles);
+            if title == eng.rec.job_title || is_trainee(title) {
+                continue;
+            }
+            self.engagements[e].touched = true;
+            self.engagements[e].rec.job_title = title;
+            out.push(Change::Put(self.engagements[e].rec.line(&self.org.classes)));
+            return;
+        }
+    }
+
     fn kle(&mut self, rng: &mut Rng, out: &mut Vec<Change>) {
         let u = rng.index(self.units.len());
         if self.org.tree.units[u].team {
@@ -824,6 +860,7 @@ pub(crate) fn generate(opts: &Options, count: usize, today: NaiveDate) -> Vec<Ch
             Kind::Reorganise => model.reorganise(&mut rng, &mut out),
             Kind::Appoint => model.appoint(&mut rng, &mut out),
             Kind::Kle => model.kle(&mut rng, &mut out),
+            Kind::Correction => model.correction(&mut rng, &mut out),
         }
         if out.len() == before {
             idle += 1;

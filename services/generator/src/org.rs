@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 use uuid::Uuid;
 
 use crate::Options;
@@ -395,11 +395,25 @@ impl Org {
                 }
             }
         }
+        // The committee the unit owns has elected staff members beside the AMR and TR.
+        if let Some((c, since)) = chair
+            && !staff.is_empty()
+        {
+            for _ in 0..rng.range(2, 4) {
+                let (person, employed) = staff[rng.index(staff.len())];
+                let (from, to) = Org::term(rng, employed);
+                let members = self.committee_members.entry(c).or_default();
+                if *members < 14 {
+                    *members += 1;
+                    self.associate(person, Member::Unit(c), "MED-medlem", from.max(since), to);
+                }
+            }
+        }
         if projects.is_empty() {
             return;
         }
         for &(person, employed) in staff {
-            if !rng.per_mille(25) {
+            if !rng.per_mille(60) {
                 continue;
             }
             let g = projects[rng.index(projects.len())];
@@ -456,9 +470,32 @@ impl Org {
         let cpr = rng
             .percent(30)
             .then(|| people::cpr(rng, birth, name.female));
+        // One in ten came from another post here: an earlier primary engagement, ended the day
+        // this one began (so the person is older than the current engagement, and the history
+        // has ended engagements, not only open ones).
+        let months_in = (from.year() - 2007) * 12 + from.month0() as i32;
+        let earlier =
+            (start.is_none() && !leader && !trainee && months_in >= 24 && rng.percent(10)).then(
+                || {
+                    let others = self.groups.get(profile.key).map_or(&[][..], Vec::as_slice);
+                    let other = if others.is_empty() {
+                        i
+                    } else {
+                        others[rng.index(others.len())]
+                    };
+                    let t = *rng.weighted(profile.titles);
+                    let kind = if is_trainee(t) {
+                        "Elev"
+                    } else {
+                        "Månedslønnet, fuldtid"
+                    };
+                    let began = month(rng.range(0, months_in.unsigned_abs() - 12));
+                    (self.tree.units[other].rec.uuid, t, kind, began)
+                },
+            );
         let person = PersonRec {
             uuid: self.uuid(tags::PERSON),
-            from,
+            from: earlier.map_or(from, |(_, _, _, began)| began),
             given_name: name.given.clone(),
             surname: name.surname.clone(),
             user_key: employee.to_string(),
@@ -475,6 +512,19 @@ impl Org {
             primary: true,
             user_key: format!("{employee}-1"),
         }];
+        if let Some((unit, job_title, engagement_type, began)) = earlier {
+            engagements.push(EngagementRec {
+                uuid: self.uuid(tags::ENGAGEMENT),
+                from: began,
+                to: Some(from),
+                person: person.uuid,
+                unit,
+                job_title,
+                engagement_type,
+                primary: true,
+                user_key: format!("{employee}-0"),
+            });
+        }
         if start.is_none() && !leader && !trainee && rng.per_mille(40) {
             let others = self.groups.get(profile.key).map_or(&[][..], Vec::as_slice);
             if others.len() > 1 {

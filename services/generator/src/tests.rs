@@ -63,7 +63,7 @@ fn the_small_organisation_is_pinned() {
     let bytes = ndjson(&reference(Size::Small));
     assert_eq!(
         fingerprint(&bytes),
-        0x5fa6_e165_9c08_eb25,
+        0xbc25_e0f7_0714_bdb7,
         "the small organisation of 825, seed 1 changed: its fingerprint is now {:#x}",
         fingerprint(&bytes)
     );
@@ -429,4 +429,149 @@ fn the_organisation_looks_like_a_danish_municipality() {
             "Elev"
         ])
     );
+}
+
+/// Titles of the class references of an organisation's lines, by class UUID.
+fn class_titles(lines: &[Line]) -> HashMap<String, String> {
+    lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Class)
+        .map(|l| {
+            let title = l.state["title"].as_str().expect("title").to_owned();
+            (l.uuid.to_string(), title)
+        })
+        .collect()
+}
+
+#[test]
+fn beside_the_line_organisation_are_payroll_and_med_hierarchies_groups_and_associations() {
+    let lines: Vec<Line> = organisation(&reference(Size::Medium)).collect();
+    let titles = class_titles(&lines);
+    let title = |v: &Value| v.as_str().and_then(|u| titles.get(u)).cloned();
+    let mut per_hierarchy: HashMap<String, usize> = HashMap::new();
+    let mut med_types = HashSet::new();
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Unit) {
+        let h = title(&l.state["hierarchy"]).unwrap_or_else(|| "line".into());
+        if h == "MED-organisation" {
+            med_types.insert(title(&l.state["unit_type"]).expect("unit type"));
+        }
+        *per_hierarchy.entry(h).or_default() += 1;
+    }
+    assert!(per_hierarchy["Lønorganisation"] > 10, "{per_hierarchy:?}");
+    assert!(per_hierarchy["MED-organisation"] > 10, "{per_hierarchy:?}");
+    assert_eq!(
+        med_types,
+        HashSet::from(["Hovedudvalg", "Områdeudvalg", "Lokaludvalg"].map(String::from))
+    );
+
+    let mut association_types: HashMap<String, usize> = HashMap::new();
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Association) {
+        *association_types
+            .entry(title(&l.state["association_type"]).expect("type"))
+            .or_default() += 1;
+    }
+    for expected in [
+        "MED-medlem",
+        "MED-formand",
+        "Arbejdsmiljørepræsentant",
+        "Tillidsrepræsentant",
+        "Projektleder",
+        "Projektdeltager",
+        "Styregruppemedlem",
+        "Netværksdeltager",
+    ] {
+        assert!(
+            association_types.get(expected).is_some_and(|n| *n > 0),
+            "no {expected}: {association_types:?}"
+        );
+    }
+    let groups: Vec<&Line> = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Group)
+        .collect();
+    assert!(
+        groups.iter().any(|g| g.state["parent"].is_string()),
+        "nested groups"
+    );
+    assert!(
+        groups.iter().any(|g| g.state["validity"]["to"].is_string()),
+        "ended projects"
+    );
+
+    // AD accounts serve engagements; some engagements ended in the past.
+    let ad = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::ItAccount)
+        .filter(|l| title(&l.state["it_system"]).as_deref() == Some("Active Directory"))
+        .collect::<Vec<_>>();
+    let serving = ad
+        .iter()
+        .filter(|l| {
+            l.state["engagements"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .count();
+    assert!(
+        serving * 100 / ad.len() > 80,
+        "{serving} of {} serve",
+        ad.len()
+    );
+    let ended = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Engagement)
+        .filter(|l| {
+            l.state["validity"]["to"]
+                .as_str()
+                .is_some_and(|t| t < "2026-01-01")
+        })
+        .count();
+    assert!(ended > 100, "{ended} engagements ended before 2026");
+
+    // Identifiers outside the live ranges.
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Address) {
+        let value = l.state["value"].as_str().unwrap_or_default();
+        match l.state["address_type"].as_str() {
+            Some("ean") => assert!(value.starts_with('2'), "{value}"),
+            Some("pnumber") => assert!(value.starts_with("99"), "{value}"),
+            _ => {}
+        }
+    }
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Person) {
+        if let Some(cpr) = l.state["cpr"].as_str() {
+            let year: u32 = cpr[4..6].parse().expect("digits");
+            assert!((58..=69).contains(&year) && (b'5'..=b'8').contains(&cpr.as_bytes()[6]));
+        }
+    }
+}
+
+#[test]
+fn the_top_of_the_administration_differs_between_municipalities() {
+    let top = |code: &str| -> (String, String) {
+        let lines: Vec<Line> = organisation(&opts(code, Size::Small, 1)).collect();
+        let titles = class_titles(&lines);
+        let unit = lines
+            .iter()
+            .filter(|l| l.kind == EntityKind::Unit)
+            .nth(2)
+            .expect("a unit below the first forvaltning");
+        let first = lines
+            .iter()
+            .filter(|l| l.kind == EntityKind::Unit)
+            .find(|l| {
+                let t = l.state["unit_type"].as_str().and_then(|u| titles.get(u));
+                t.is_some_and(|t| t != "Kommune" && t != "Afdeling")
+            })
+            .unwrap_or(unit);
+        let t = first.state["unit_type"].as_str().expect("type");
+        (
+            titles[t].clone(),
+            first.state["name"].as_str().expect("name").to_owned(),
+        )
+    };
+    assert_eq!(top("751").0, "Magistratsafdeling");
+    assert_eq!(top("101").0, "Forvaltning");
+    let (kind, name) = top("860");
+    assert_eq!(kind, "Center");
+    assert!(name.starts_with("Center for "), "{name}");
 }

@@ -5,6 +5,7 @@
 pub mod classes;
 pub mod console;
 pub mod demo;
+pub mod demo_structure;
 pub mod dlq;
 pub mod generate;
 pub mod import;
