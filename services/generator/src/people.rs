@@ -99,7 +99,7 @@ pub(crate) fn cpr(rng: &mut Rng, birth: NaiveDate, female: bool) -> String {
     let year = 58 + rng.below(12) as u32;
     // 29 February only exists in the leap years 1860, 1864 and 1868 of that range.
     let (day, month) = match (birth.day(), birth.month()) {
-        (29, 2) if year % 4 != 0 => (28, 2),
+        (29, 2) if !year.is_multiple_of(4) => (28, 2),
         other => other,
     };
     let mut digits = format!(

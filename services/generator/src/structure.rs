@@ -43,7 +43,7 @@ const PROJECTS: &[&str] = &[
 /// The payroll system whose organisation the municipality keeps: SD Løn or KMD Opus (about half
 /// of the municipalities each), by municipality code.
 pub(crate) fn payroll_system(opts: &Options) -> &'static str {
-    if opts.kommune.code() % 2 == 0 {
+    if opts.kommune.code().is_multiple_of(2) {
         "SD Løn"
     } else {
         "KMD Opus"

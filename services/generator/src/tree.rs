@@ -99,7 +99,7 @@ impl Governance {
         match code {
             751 | 461 | 851 => Governance::Magistrat,
             101 | 147 => Governance::Forvaltninger,
-            _ if code % 3 == 0 => Governance::Forvaltninger,
+            _ if code.is_multiple_of(3) => Governance::Forvaltninger,
             _ => Governance::Centre,
         }
     }
