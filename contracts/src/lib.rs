@@ -5,6 +5,7 @@
 //! - [`values`]: validated attribute values (names, CPR, KLE numbers, contact checks).
 //! - [`kind`]: the ten entity kinds and the event actions.
 //! - [`facet`]: the classification's facet keys and the catalogue's deterministic class UUIDs.
+//! - [`catalogue`]: the standard catalogue of Danish classes for every facet.
 //! - [`entity`]: each kind's attributes, client-input parsing with JSON-pointer errors, references.
 //! - [`validity`]: valid-time intervals and the timeline algebra (put, clear, merge, covers, diff).
 //! - [`integrity`]: the writer's integrity rules, over a small lookup of the world they check.
@@ -23,6 +24,7 @@
 
 pub mod amqp;
 pub mod api;
+pub mod catalogue;
 pub mod dead_letter;
 pub mod document;
 pub mod entity;

@@ -36,7 +36,8 @@ pub struct Municipality {
     pub kommune: Kommune,
     pub ndjson: Vec<u8>,
     pub entities: u64,
-    /// The first line alone (the root unit), for seeding a municipality into the cache.
+    /// The first line alone (the catalogue's first class), for seeding a municipality into the
+    /// cache.
     pub first_line: Vec<u8>,
     /// `(uuid, state)` of every unit, as imported.
     pub units: Vec<(Uuid, Value)>,

@@ -28,7 +28,8 @@ use crate::org::{Org, phone};
 use crate::people::Name;
 use crate::profiles::is_trainee;
 use crate::records::{
-    AddressRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec, UnitRec,
+    AddressRec, AssociationRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec,
+    UnitRec,
 };
 use crate::rng::{self, Rng};
 use crate::tree::tags;
@@ -47,6 +48,7 @@ enum Kind {
     Reorganise,
     Appoint,
     Kle,
+    Correction,
 }
 
 /// How often each kind of change is tried. A hire yields four or five operations.
@@ -62,6 +64,7 @@ const MIX: &[(Kind, u32)] = &[
     (Kind::Reorganise, 4),
     (Kind::Appoint, 4),
     (Kind::Kle, 3),
+    (Kind::Correction, 3),
 ];
 
 /// KLE numbers any unit may be given insight into.
@@ -89,6 +92,8 @@ struct MPerson {
     phone: Option<(AddressRec, NaiveDate)>,
     /// IT accounts and whether they are still open.
     itaccounts: Vec<(ItAccountRec, bool)>,
+    /// Associations (MED, AMR, TR, projects, networks) and whether they are still open.
+    associations: Vec<(AssociationRec, bool)>,
     engagements: Vec<usize>,
     manager_of: Option<usize>,
     /// The latest date until which a (since vacated) manager function pointed at this person.
@@ -103,6 +108,8 @@ struct MEngagement {
     person: usize,
     unit: usize,
     ended: bool,
+    /// Changed by this stream already (a correction back to its start would undo that).
+    touched: bool,
 }
 
 #[derive(Debug)]
@@ -168,6 +175,15 @@ impl Model {
         let mut managers = Vec::new();
         for item in org.by_ref() {
             match item {
+                // The payroll and MED units are not changed by the stream.
+                Item::Unit(rec) if rec.hierarchy.is_some() => {}
+                Item::Class(_) | Item::Group(_) => {}
+                Item::Association(rec) => {
+                    if let Some(&p) = person_index.get(&rec.person) {
+                        let person: &mut MPerson = &mut persons[p];
+                        person.associations.push((rec, true));
+                    }
+                }
                 Item::Unit(rec) => {
                     unit_index.insert(rec.uuid, units.len());
                     let parent = rec.parent.and_then(|p| unit_index.get(&p).copied());
@@ -194,6 +210,7 @@ impl Model {
                         email: None,
                         phone: None,
                         itaccounts: Vec::new(),
+                        associations: Vec::new(),
                         engagements: Vec::new(),
                         manager_of: None,
                         referenced_until: None,
@@ -212,6 +229,7 @@ impl Model {
                         person: p,
                         unit: u,
                         ended: false,
+                        touched: false,
                     });
                 }
                 Item::Manager(rec) => {
@@ -315,11 +333,11 @@ impl Model {
         let title = *rng.weighted(profile.titles);
         let start = months_ahead(self.today, if rng.percent(70) { 1 } else { 2 });
         let hired = self.org.make_person(rng, unit, title, false, Some(start));
-        out.push(Change::Put(hired.person.line()));
+        out.push(Change::Put(hired.person.line(&self.org.classes)));
         let p = self.persons.len();
         let mut engagement_ids = Vec::new();
         for rec in hired.engagements {
-            out.push(Change::Put(rec.line()));
+            out.push(Change::Put(rec.line(&self.org.classes)));
             let e = self.engagements.len();
             engagement_ids.push(e);
             self.unit_engagements[unit].push(e);
@@ -328,13 +346,14 @@ impl Model {
                 person: p,
                 unit,
                 ended: false,
+                touched: true,
             });
         }
         for a in hired.email.iter().chain(&hired.phone) {
-            out.push(Change::Put(a.line()));
+            out.push(Change::Put(a.line(&self.org.classes)));
         }
         for it in &hired.itaccounts {
-            out.push(Change::Put(it.line()));
+            out.push(Change::Put(it.line(&self.org.classes)));
         }
         self.persons.push(MPerson {
             first_from: hired.person.from,
@@ -343,6 +362,7 @@ impl Model {
             email: hired.email.map(|a| (a, start)),
             phone: hired.phone.map(|a| (a, start)),
             itaccounts: hired.itaccounts.into_iter().map(|it| (it, true)).collect(),
+            associations: Vec::new(),
             engagements: engagement_ids,
             manager_of: None,
             referenced_until: None,
@@ -359,7 +379,7 @@ impl Model {
         }
         manager.rec.person = None;
         manager.rec.from = from;
-        out.push(Change::Put(manager.rec.line()));
+        out.push(Change::Put(manager.rec.line(&self.org.classes)));
         self.vacant.push(m);
     }
 
@@ -376,12 +396,24 @@ impl Model {
             {
                 continue;
             }
+            // The accounts serving the engagement stop serving it first: the writer refuses to
+            // end an engagement that an account still references after the end.
+            let ended = self.engagements[e].rec.uuid;
+            for (it, open) in &mut self.persons[p].itaccounts {
+                if *open && it.engagements.contains(&ended) {
+                    it.engagements.retain(|x| *x != ended);
+                    let mut rec = it.clone();
+                    rec.from = rec.from.max(to);
+                    out.push(Change::Put(rec.line(&self.org.classes)));
+                }
+            }
             out.push(Change::Terminate {
                 kind: EntityKind::Engagement,
-                uuid: self.engagements[e].rec.uuid,
+                uuid: ended,
                 to,
             });
             self.engagements[e].ended = true;
+            self.engagements[e].touched = true;
             self.engagements[e].rec.to = Some(to);
             if let Some(m) = self.persons[p].manager_of
                 && self.managers[m].unit == self.engagements[e].unit
@@ -408,7 +440,11 @@ impl Model {
                     .email
                     .iter()
                     .chain(&person.phone)
-                    .all(|(_, first)| *first < to);
+                    .all(|(_, first)| *first < to)
+                && person
+                    .associations
+                    .iter()
+                    .all(|(a, open)| !*open || a.to.is_some_and(|t| t <= to) || a.from < to);
             let person = &mut self.persons[p];
             for (it, open) in &mut person.itaccounts {
                 if *open && it.from < to && (everything || it.it_system == "Active Directory") {
@@ -422,6 +458,16 @@ impl Model {
             }
             if !everything {
                 return;
+            }
+            for (a, open) in &mut person.associations {
+                if *open && a.to.is_none_or(|t| t > to) {
+                    *open = false;
+                    out.push(Change::Terminate {
+                        kind: EntityKind::Association,
+                        uuid: a.uuid,
+                        to,
+                    });
+                }
             }
             for (address, _) in person.email.iter().chain(&person.phone) {
                 out.push(Change::Terminate {
@@ -458,9 +504,10 @@ impl Model {
 
     /// The engagement continues from `from` with new attributes, keeping its end.
     fn continue_engagement(&mut self, e: usize, from: NaiveDate, out: &mut Vec<Change>) {
+        self.engagements[e].touched = true;
         let mut rec = self.engagements[e].rec.clone();
         rec.from = from;
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 
     /// Someone moves to another unit of the same kind (another school, another plejecenter).
@@ -538,7 +585,7 @@ impl Model {
         manager.person = Some(p);
         manager.rec.person = Some(self.persons[p].rec.uuid);
         manager.rec.from = from;
-        out.push(Change::Put(manager.rec.line()));
+        out.push(Change::Put(manager.rec.line(&self.org.classes)));
         self.persons[p].manager_of = Some(m);
         let leader = self.org.tree.units[unit].leader();
         if self.engagements[e].rec.job_title != leader {
@@ -584,7 +631,7 @@ impl Model {
                 rec
             }
         };
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 
     /// A new surname (marriage, divorce) and with it a new e-mail address.
@@ -604,12 +651,12 @@ impl Model {
         person.rec.surname = surname.clone();
         person.rec.from = from;
         person.name.surname = surname;
-        out.push(Change::Put(person.rec.line()));
+        out.push(Change::Put(person.rec.line(&self.org.classes)));
         let value = self.org.namer.person_email(&person.name);
         if let Some((email, _)) = &mut person.email {
             email.value = value;
             email.from = from;
-            out.push(Change::Put(email.line()));
+            out.push(Change::Put(email.line(&self.org.classes)));
         }
     }
 
@@ -622,7 +669,7 @@ impl Model {
         {
             rec.value = value;
             rec.from = from;
-            out.push(Change::Put(rec.line()));
+            out.push(Change::Put(rec.line(&self.org.classes)));
         }
     }
 
@@ -670,7 +717,7 @@ impl Model {
         self.names.insert(name.clone());
         unit.rec.name = name;
         unit.rec.from = from;
-        out.push(Change::Put(unit.rec.line()));
+        out.push(Change::Put(unit.rec.line(&self.org.classes)));
     }
 
     fn first_word(&self, u: usize) -> &str {
@@ -738,7 +785,35 @@ impl Model {
         rec.from = from;
         rec.parent = Some(parent_uuid);
         unit.rec.parent = Some(parent_uuid);
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
+    }
+
+    /// A back-dated correction: an engagement's job title was registered wrong, and the right one
+    /// is written from the engagement's start, years back (a new registration of an old validity).
+    fn correction(&mut self, rng: &mut Rng, out: &mut Vec<Change>) {
+        for _ in 0..20 {
+            let e = rng.index(self.engagements.len());
+            let eng = &self.engagements[e];
+            let person = &self.persons[eng.person];
+            if eng.touched
+                || eng.ended
+                || person.terminated
+                || person.manager_of.is_some()
+                || eng.rec.from >= self.today
+                || is_trainee(eng.rec.job_title)
+            {
+                continue;
+            }
+            let titles = self.org.tree.units[eng.unit].profile.titles;
+            let title = *rng.weighted(titles);
+            if title == eng.rec.job_title || is_trainee(title) {
+                continue;
+            }
+            self.engagements[e].touched = true;
+            self.engagements[e].rec.job_title = title;
+            out.push(Change::Put(self.engagements[e].rec.line(&self.org.classes)));
+            return;
+        }
     }
 
     fn kle(&mut self, rng: &mut Rng, out: &mut Vec<Change>) {
@@ -758,7 +833,7 @@ impl Model {
             kle_number: number,
             aspects: &["indsigt"],
         };
-        out.push(Change::Put(rec.line()));
+        out.push(Change::Put(rec.line(&self.org.classes)));
     }
 }
 
@@ -785,6 +860,7 @@ pub(crate) fn generate(opts: &Options, count: usize, today: NaiveDate) -> Vec<Ch
             Kind::Reorganise => model.reorganise(&mut rng, &mut out),
             Kind::Appoint => model.appoint(&mut rng, &mut out),
             Kind::Kle => model.kle(&mut rng, &mut out),
+            Kind::Correction => model.correction(&mut rng, &mut out),
         }
         if out.len() == before {
             idle += 1;

@@ -4,50 +4,71 @@
 //!
 //! ```
 //! use orghub_generator::{Options, Size, organisation};
+//! use orghub_contracts::EntityKind;
 //!
 //! let opts = Options { kommune: "825".parse()?, size: Size::Small, seed: 1 };
-//! let first = organisation(&opts).next().expect("a root unit");
-//! assert_eq!(first.state["name"], "Læsø Kommune");
+//! let mut lines = organisation(&opts);
+//! assert_eq!(lines.next().expect("the catalogue first").kind, EntityKind::Class);
+//! let root = lines.find(|l| l.kind == EntityKind::Unit).expect("a root unit");
+//! assert_eq!(root.state["name"], "Læsø Kommune");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # What it makes
 //!
-//! A root unit (`<Name> Kommune`; `Københavns Kommune`, `Bornholms Regionskommune`) with
-//! Borgmesterens Afdeling and the forvaltninger Børn og Unge, Sundhed og Omsorg, Teknik og Miljø,
-//! Kultur og Borgerservice, Beskæftigelse and Sociale Forhold; below them afdelinger, centre and
-//! områder, and institutions with realistic names (`Skovvangskolen`, `Børnehuset Solsikken`,
-//! `Plejecenter Lindehuset`, `Jobcenter Aarhus`, `Hovedbiblioteket`, `Tandklinik …`), in the large
-//! size with teams, wards and school departments below them. Every unit is valid from 1 January
-//! 2007 (the structural reform), has a manager function (about 3.5 % vacant below the
-//! forvaltninger), KLE numbers with aspects (17 for schools, 28 for day care, 27 and 29 for care,
-//! 15 and 32 for the jobcentre, 00 for the top …), an e-mail address and usually a `+45 8…`
-//! phone number; institutions an EAN number with a valid check digit and often a P-number.
+//! First orghub's standard catalogue ([`orghub_contracts::catalogue`], also [`catalogue`]): every
+//! class with its deterministic UUID; every class reference below is one of them (the generator
+//! holds the catalogue's titles, "Pædagog", "Månedslønnet, fuldtid", "Active Directory", and
+//! writes their UUIDs).
+//!
+//! The line organisation (hierarchy `null`): a root unit (`<Name> Kommune`; `Københavns
+//! Kommune`, `Bornholms Regionskommune`) with the top of the administration cut as the
+//! municipality is governed: magistratsafdelinger in Aarhus, Odense and Aalborg, forvaltninger in
+//! København, Frederiksberg and a third of the others, `Center for …` in the rest (Borgmesterens
+//! Afdeling, Børn og Unge, Sundhed og Omsorg, Teknik og Miljø, Kultur og Borgerservice,
+//! Beskæftigelse, Sociale Forhold); below them afdelinger, centre and områder, and institutions
+//! with realistic names (`Skovvangskolen`, `Børnehuset Solsikken`, `Plejecenter Lindehuset`,
+//! `Jobcenter Aarhus`, `Hovedbiblioteket`, `Tandklinik …`), in the large size with teams, wards
+//! and school departments below them. Units are valid from 1 January 2007 (the structural
+//! reform), each with its level (`Niveau n`), a manager function (about 3.5 % vacant below the
+//! forvaltninger), KLE numbers with aspects, an e-mail address and usually a `+45 8…` phone
+//! number; institutions an EAN number and often a P-number.
+//!
+//! Beside it (`structure.rs`): the payroll organisation of the municipality's payroll system (SD
+//! Løn or KMD Opus; hierarchy `Lønorganisation`), the MED organisation (`MED-organisation`:
+//! Hovedudvalget, an Områdeudvalg per forvaltning, a Lokaludvalg per afdeling or centre), and
+//! groups: each forvaltning's projects (2015–2026, some finished, half with a steering group
+//! nested below) and the AMR and leader networks. Associations seat people in them: each
+//! committee's chair is its unit's leader, units of eight or more elect an AMR and a TR (who sit
+//! in the committee, the AMR also in the AMR network), committees have elected members, staff
+//! join their forvaltning's projects (the first as lead). Terms start after the person did, most
+//! in the last ten years, and one in five ended.
 //!
 //! Staff are drawn per unit from its profile (`profiles.rs`): teachers and pædagoger in schools,
 //! social- og sundhedsassistenter and -hjælpere in plejecentre, socialrådgivere in family
 //! counselling, and so on, each with a leader of the right title. People have Danish names drawn
-//! by frequency, an employee number as `user_key`, in 30 % a made-up CPR number (valid date,
-//! serial 9xxx, failing the pre-2007 modulus-11 check, so no real person's), an e-mail address
+//! by frequency, an employee number as `user_key`, in 30 % a CPR number that belongs to nobody
+//! (see `people::cpr`: dated 1858–1869 and failing modulus 11), an e-mail address
 //! `given.surname<n>@<kommune>.dk` (æ→ae, ø→oe, å→aa), often a phone number, an Active Directory
-//! account (`anje01`) and, depending on their work, an OPUS, KMD Nexus, KMD Momentum, Aula …
-//! account. Engagements are "Månedslønnet, fuldtid/deltid", "Timelønnet" or "Elev", started on
-//! the 1st of a month between 2007 and August 2026, some (trainees, temporary staff) ending
-//! between 2027 and 2029; about 4 % of people have a second, hourly engagement elsewhere.
+//! account (`anje01`) serving their open-ended engagements and, depending on their work, a Nexus,
+//! Momentum, Aula … account, and some a payroll account. Engagements are "Månedslønnet,
+//! fuldtid/deltid", "Timelønnet" or "Elev", started on the 1st of a month between 2007 and August
+//! 2026, some (trainees, temporary staff) ending between 2027 and 2029; one person in ten came
+//! from an earlier post, an ended primary engagement; about 4 % have a second, hourly, not
+//! primary engagement elsewhere (one primary engagement per person on any date). The change
+//! stream adds back-dated corrections (a job title corrected from the engagement's start).
 //!
 //! # Sizes (seed 1, Læsø 825 / Aarhus 751 / København 101)
 //!
-//! | size | units | persons | engagements | managers | addresses | kle | itaccounts | lines |
-//! |---|---:|---:|---:|---:|---:|---:|---:|---:|
-//! | small (825) | 31 | 212 | 212 | 31 | 342 | 46 | 343 | 1,217 |
-//! | medium (751) | 193 | 4,852 | 5,000 | 193 | 6,387 | 211 | 7,786 | 24,622 |
-//! | large (101) | 2,889 | 40,394 | 41,789 | 2,889 | 52,617 | 1,544 | 60,970 | 203,092 |
+//! | size | classes | units | persons | engagements | managers | addresses | kle | itaccounts | groups | associations | lines |
+//! |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+//! | small (825) | 272 | 91 | 212 | 227 | 31 | 334 | 46 | 355 | 10 | 188 | 1,766 |
+//! | medium (751) | 272 | 289 | 4,852 | 5,399 | 193 | 6,362 | 211 | 7,906 | 23 | 1,051 | 26,558 |
+//! | large (101) | 272 | 3,021 | 40,394 | 45,075 | 2,889 | 52,706 | 1,544 | 60,925 | 44 | 3,580 | 210,450 |
 //!
-//! Other municipalities and seeds differ by a few percent (the unit tree's shape is the same for
-//! a size; staff counts, names and everything per person vary). Generating the large one as
-//! NDJSON (53 MB) takes about half a second in a release build, with a few MB of memory;
-//! 10,000 changes about 0.3 s (most of it regenerating the organisation to model it).
-//! `cargo run --release -p orghub-generator --example generate` prints these figures.
+//! (units include the payroll and MED units; managers are the line units.) Other municipalities
+//! and seeds differ by a few percent. Generating the large one as NDJSON takes about 3.3 s in the
+//! dev profile (10,000 changes 0.6 s); `cargo run --release -p orghub-generator --example generate` prints the figures.
 //!
 //! # Guarantees
 //!
@@ -55,8 +76,9 @@
 //!   (a hand-written SplitMix64, integer arithmetic only, JSON keys in sorted order). UUIDs are
 //!   version 8, derived from the municipality, size, seed and a counter per kind.
 //! - Writer-valid: every line passes [`orghub_contracts::parse_state`], and the stream is in an
-//!   order the writer's import accepts (units parents-first, every person before their
-//!   engagements, addresses and IT accounts, owners before addresses); [`changes`] applied after
+//!   order the writer's import accepts (classes first, units parents-first per hierarchy, groups,
+//!   then every person before their engagements, addresses, IT accounts and associations, owners
+//!   before addresses); [`changes`] applied after
 //!   it are all accepted and all change something. [`check::World`] checks both offline.
 //! - Streaming: [`organisation`] holds the unit tree and a set of used e-mail names and AD ids,
 //!   never the whole organisation.
@@ -65,7 +87,9 @@
 //! - `rng`: SplitMix64, seed and UUID derivation.
 //! - `data`: names (given names, surnames, towns, institutions) with frequency weights.
 //! - `profiles`: per kind of unit, the job titles, leader, KLE numbers and IT systems.
-//! - `tree`: the unit hierarchy per size.
+//! - `classes`: the catalogue's titles resolved to one municipality's class UUIDs.
+//! - `tree`: the line organisation per size and governance.
+//! - `structure`: the payroll and MED hierarchies, the groups, and the seats in them.
 //! - `people`: names, e-mail addresses, AD ids, employee numbers, CPR numbers, EAN numbers.
 //! - `records`: typed records of each kind and their rendering as import-line states.
 //! - `org`: the streaming generator of the whole organisation.
@@ -75,12 +99,14 @@
 pub mod check;
 
 mod changes;
+mod classes;
 mod data;
 mod org;
 mod people;
 mod profiles;
 mod records;
 mod rng;
+mod structure;
 mod tree;
 
 use std::fmt;
@@ -209,7 +235,15 @@ impl Change {
 
 /// The whole organisation, in an order the writer's import accepts. Streams: see the crate docs.
 pub fn organisation(opts: &Options) -> impl Iterator<Item = Line> + use<> {
-    org::Org::new(opts).map(|item| item.line())
+    let classes = classes::Classes::new(opts.kommune);
+    org::Org::new(opts).map(move |item| item.line(&classes))
+}
+
+/// The standard catalogue of `kommune` (`orghub_contracts::catalogue`) as import lines, parents
+/// first: the first lines of every [`organisation`], and what `orghubctl classes seed` loads.
+pub fn catalogue(kommune: Kommune) -> impl Iterator<Item = Line> + use<> {
+    let classes = classes::Classes::new(kommune);
+    classes::entries().map(move |entry| records::ClassRec { entry }.line(&classes))
 }
 
 /// `count` changes against [`organisation`]`(opts)`, effective `today` or later, to be applied in
@@ -282,7 +316,9 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} units, {} persons, {} engagements, {} managers, {} addresses, {} kle, {} itaccounts ({} in all)",
+            "{} classes, {} units, {} persons, {} engagements, {} managers, {} addresses, {} kle, \
+             {} itaccounts, {} groups, {} associations ({} in all)",
+            self.classes,
             self.units,
             self.persons,
             self.engagements,
@@ -290,6 +326,8 @@ impl fmt::Display for Stats {
             self.addresses,
             self.kle,
             self.itaccounts,
+            self.groups,
+            self.associations,
             self.total()
         )
     }

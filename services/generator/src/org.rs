@@ -5,19 +5,23 @@
 //! Only the unit tree, the uniqueness maps of [`Namer`] and the current unit's items are held in
 //! memory; each unit's staff comes from its own seeded PRNG.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use chrono::{Months, NaiveDate};
+use chrono::{Datelike, Months, NaiveDate};
 use uuid::Uuid;
 
 use crate::Options;
+use crate::classes::{self, Classes};
 use crate::people::{self, Namer, ascii};
 use crate::profiles::is_trainee;
 use crate::records::{
-    AddressRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec, PersonRec,
+    AddressRec, AssociationRec, ClassRec, EngagementRec, ItAccountRec, Item, KleRec, ManagerRec,
+    Member, PersonRec,
 };
 use crate::rng::{self, Rng, UuidSource};
+use crate::structure::Structure;
 use crate::tree::{self, Tree, epoch, tags};
+use orghub_contracts::catalogue::Entry;
 
 /// The first of the month `m` months after January 2007.
 pub(crate) fn month(m: u32) -> NaiveDate {
@@ -132,7 +136,21 @@ pub(crate) struct Hired {
 /// The streaming generator state.
 #[derive(Debug)]
 pub(crate) struct Org {
+    /// The standard catalogue in this municipality: its classes are the first lines.
+    pub classes: Classes,
+    catalogue: Vec<Entry>,
+    next_class: usize,
     pub tree: Tree,
+    /// The payroll and MED hierarchies and the groups, emitted after the line organisation.
+    pub structure: Structure,
+    next_structure_unit: usize,
+    next_group: usize,
+    /// Members per MED committee, to keep committees of a realistic size.
+    committee_members: HashMap<Uuid, u32>,
+    /// Projects that have their lead.
+    project_leads: HashSet<usize>,
+    /// The payroll system's title (`SD Løn`, `KMD Opus`): where salaried staff have accounts.
+    payroll: &'static str,
     pub namer: Namer,
     pub key: u64,
     pub uuids: UuidSource,
@@ -154,7 +172,17 @@ impl Org {
             groups.entry(u.profile.key).or_default().push(i);
         }
         let namer = Namer::new(tree.domain.clone());
+        let structure = Structure::build(opts, key, &uuids, &tree);
         Org {
+            structure,
+            next_structure_unit: 0,
+            next_group: 0,
+            committee_members: HashMap::new(),
+            project_leads: HashSet::new(),
+            payroll: crate::structure::payroll_system(opts),
+            classes: Classes::new(opts.kommune),
+            catalogue: classes::entries().collect(),
+            next_class: 0,
             tree,
             namer,
             key,
@@ -212,7 +240,9 @@ impl Org {
                 let ean = self.namer.ean();
                 unit_address(self, "ean", ean, "public");
                 if rng.percent(70) {
-                    let p = format!("10{:08}", rng.below(100_000_000));
+                    // P-numbers are issued upwards from 1000000000 and are still below
+                    // 1100000000 (about 1.03 billion): 99xxxxxxxx is far outside every issued one.
+                    let p = format!("99{:08}", rng.below(100_000_000));
                     unit_address(self, "pnumber", p, "internal");
                 }
             }
@@ -233,6 +263,7 @@ impl Org {
         }
         let vacant = node.depth >= 2 && rng.per_mille(35);
         let mut leader: Option<(Uuid, NaiveDate)> = None;
+        let mut staff: Vec<(Uuid, NaiveDate)> = Vec::new();
         for k in 0..node.staff {
             let is_leader = k == 0 && !vacant;
             let title = if is_leader {
@@ -243,9 +274,12 @@ impl Org {
             let hired = self.make_person(&mut rng, i, title, is_leader, None);
             if is_leader {
                 leader = Some((hired.person.uuid, hired.engagements[0].from));
+            } else {
+                staff.push((hired.person.uuid, hired.person.from));
             }
             self.push_hired(hired);
         }
+        self.seat(&mut rng, i, leader, &staff);
         let uuid = self.uuid(tags::MANAGER);
         self.queue.push_back(Item::Manager(ManagerRec {
             uuid,
@@ -256,6 +290,145 @@ impl Org {
             manager_level: format!("Niveau {}", node.depth + 1),
             responsibilities: node.responsibilities(),
         }));
+    }
+
+    /// An association of `person` from `from` to `to`, unless that interval is empty.
+    fn associate(
+        &mut self,
+        person: Uuid,
+        of: Member,
+        association_type: &'static str,
+        from: NaiveDate,
+        to: Option<NaiveDate>,
+    ) -> bool {
+        if to.is_some_and(|to| to <= from) {
+            return false;
+        }
+        let uuid = self.uuid(tags::ASSOCIATION);
+        self.queue.push_back(Item::Association(AssociationRec {
+            uuid,
+            from,
+            to,
+            person,
+            of,
+            association_type,
+        }));
+        true
+    }
+
+    /// A term as AMR, TR or MED member for someone employed from `employed`: started after the
+    /// person did (and mostly in the last ten years); one in five ended after two to four years.
+    fn term(rng: &mut Rng, employed: NaiveDate) -> (NaiveDate, Option<NaiveDate>) {
+        let from = month(rng.range(60, LAST_START)).max(employed);
+        let to = rng
+            .percent(20)
+            .then(|| from.checked_add_months(Months::new(rng.range(24, 48))))
+            .flatten()
+            .filter(|to| *to <= month(LAST_START));
+        (from, to)
+    }
+
+    /// Seats for unit `i`'s people: its leader chairs its MED committee and joins the leaders'
+    /// network and its forvaltning's steering groups; an AMR and a TR are elected (and sit in the
+    /// MED committee above, and the AMR in the AMR network); some staff join its forvaltning's
+    /// projects, the first as project lead.
+    fn seat(
+        &mut self,
+        rng: &mut Rng,
+        i: usize,
+        leader: Option<(Uuid, NaiveDate)>,
+        staff: &[(Uuid, NaiveDate)],
+    ) {
+        let node = &self.tree.units[i];
+        let (unit, depth, team, size) = (node.rec.uuid, node.depth, node.team, node.staff);
+        let s = &self.structure;
+        let chair = s.chairs[i];
+        let committee = s.committee[i];
+        let steering: Vec<(Uuid, NaiveDate, Option<NaiveDate>)> = s.steering[i]
+            .iter()
+            .map(|&g| (s.groups[g].uuid, s.groups[g].from, s.groups[g].to))
+            .collect();
+        let projects = s.projects[i].clone();
+        let (amr_network, leader_network) = (
+            s.groups[s.amr_network].uuid,
+            s.groups[s.leader_network].uuid,
+        );
+        if let Some((person, employed)) = leader {
+            if let Some((c, from)) = chair {
+                self.associate(
+                    person,
+                    Member::Unit(c),
+                    "MED-formand",
+                    from.max(employed),
+                    None,
+                );
+            }
+            if depth <= 2 && !team {
+                let network = Member::Group(leader_network);
+                self.associate(person, network, "Netværksdeltager", employed, None);
+            }
+            for (g, from, to) in steering {
+                let from = from.max(employed);
+                self.associate(person, Member::Group(g), "Styregruppemedlem", from, to);
+            }
+        }
+        if size >= 8 && staff.len() >= 2 && !team {
+            let amr = rng.index(staff.len());
+            let tr = (amr + 1 + rng.index(staff.len() - 1)) % staff.len();
+            for (k, kind) in [
+                (amr, "Arbejdsmiljørepræsentant"),
+                (tr, "Tillidsrepræsentant"),
+            ] {
+                let (person, employed) = staff[k];
+                let (from, to) = Org::term(rng, employed);
+                self.associate(person, Member::Unit(unit), kind, from, to);
+                if let Some((c, since)) = committee {
+                    let members = self.committee_members.entry(c).or_default();
+                    if *members < 14 {
+                        *members += 1;
+                        self.associate(person, Member::Unit(c), "MED-medlem", from.max(since), to);
+                    }
+                }
+                if k == amr {
+                    let network = Member::Group(amr_network);
+                    self.associate(person, network, "Netværksdeltager", from, to);
+                }
+            }
+        }
+        // The committee the unit owns has elected staff members beside the AMR and TR.
+        if let Some((c, since)) = chair
+            && !staff.is_empty()
+        {
+            for _ in 0..rng.range(2, 4) {
+                let (person, employed) = staff[rng.index(staff.len())];
+                let (from, to) = Org::term(rng, employed);
+                let members = self.committee_members.entry(c).or_default();
+                if *members < 14 {
+                    *members += 1;
+                    self.associate(person, Member::Unit(c), "MED-medlem", from.max(since), to);
+                }
+            }
+        }
+        if projects.is_empty() {
+            return;
+        }
+        for &(person, employed) in staff {
+            if !rng.per_mille(60) {
+                continue;
+            }
+            let g = projects[rng.index(projects.len())];
+            let group = &self.structure.groups[g];
+            let (uuid, from, to) = (group.uuid, group.from.max(employed), group.to);
+            let lead = !self.project_leads.contains(&g);
+            let kind = if lead {
+                "Projektleder"
+            } else {
+                "Projektdeltager"
+            };
+            if self.associate(person, Member::Group(uuid), kind, from, to) && lead {
+                self.project_leads.insert(g);
+            }
+        }
     }
 
     fn push_hired(&mut self, h: Hired) {
@@ -297,9 +470,32 @@ impl Org {
         let cpr = rng
             .percent(30)
             .then(|| people::cpr(rng, birth, name.female));
+        // One in ten came from another post here: an earlier primary engagement, ended the day
+        // this one began (so the person is older than the current engagement, and the history
+        // has ended engagements, not only open ones).
+        let months_in = (from.year() - 2007) * 12 + from.month0() as i32;
+        let earlier =
+            (start.is_none() && !leader && !trainee && months_in >= 24 && rng.percent(10)).then(
+                || {
+                    let others = self.groups.get(profile.key).map_or(&[][..], Vec::as_slice);
+                    let other = if others.is_empty() {
+                        i
+                    } else {
+                        others[rng.index(others.len())]
+                    };
+                    let t = *rng.weighted(profile.titles);
+                    let kind = if is_trainee(t) {
+                        "Elev"
+                    } else {
+                        "Månedslønnet, fuldtid"
+                    };
+                    let began = month(rng.range(0, months_in.unsigned_abs() - 12));
+                    (self.tree.units[other].rec.uuid, t, kind, began)
+                },
+            );
         let person = PersonRec {
             uuid: self.uuid(tags::PERSON),
-            from,
+            from: earlier.map_or(from, |(_, _, _, began)| began),
             given_name: name.given.clone(),
             surname: name.surname.clone(),
             user_key: employee.to_string(),
@@ -316,6 +512,19 @@ impl Org {
             primary: true,
             user_key: format!("{employee}-1"),
         }];
+        if let Some((unit, job_title, engagement_type, began)) = earlier {
+            engagements.push(EngagementRec {
+                uuid: self.uuid(tags::ENGAGEMENT),
+                from: began,
+                to: Some(from),
+                person: person.uuid,
+                unit,
+                job_title,
+                engagement_type,
+                primary: true,
+                user_key: format!("{employee}-0"),
+            });
+        }
         if start.is_none() && !leader && !trainee && rng.per_mille(40) {
             let others = self.groups.get(profile.key).map_or(&[][..], Vec::as_slice);
             if others.len() > 1 {
@@ -342,6 +551,13 @@ impl Org {
                 }
             }
         }
+        // The accounts serve the engagements they outlive: those open-ended from the start (a
+        // fixed-term engagement's account would have to end with it).
+        let served: Vec<Uuid> = engagements
+            .iter()
+            .filter(|e| e.from <= from && e.to.is_none())
+            .map(|e| e.uuid)
+            .collect();
         let mut email = None;
         let mut itaccounts = Vec::new();
         let mut phone_address = None;
@@ -369,6 +585,7 @@ impl Org {
                 it_system: "Active Directory",
                 user_id: ad.clone(),
                 external_id: Some(external),
+                engagements: served.clone(),
             });
             if let Some((system, share)) = profile.it_system
                 && rng.percent(share)
@@ -380,6 +597,7 @@ impl Org {
                     it_system: system,
                     user_id: ad.to_uppercase(),
                     external_id: None,
+                    engagements: served.clone(),
                 });
             }
         }
@@ -388,9 +606,10 @@ impl Org {
                 uuid: self.uuid(tags::ITACCOUNT),
                 from,
                 person: person.uuid,
-                it_system: "OPUS",
+                it_system: self.payroll,
                 user_id: employee.to_string(),
                 external_id: None,
+                engagements: served.clone(),
             });
         }
         if rng.percent(25) {
@@ -423,9 +642,21 @@ impl Iterator for Org {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
+        if let Some(&entry) = self.catalogue.get(self.next_class) {
+            self.next_class += 1;
+            return Some(Item::Class(ClassRec { entry }));
+        }
         if let Some(node) = self.tree.units.get(self.next_unit) {
             self.next_unit += 1;
             return Some(Item::Unit(node.rec.clone()));
+        }
+        if let Some(rec) = self.structure.units.get(self.next_structure_unit) {
+            self.next_structure_unit += 1;
+            return Some(Item::Unit(rec.clone()));
+        }
+        if let Some(rec) = self.structure.groups.get(self.next_group) {
+            self.next_group += 1;
+            return Some(Item::Group(rec.clone()));
         }
         loop {
             if let Some(item) = self.queue.pop_front() {

@@ -78,23 +78,33 @@ pub(crate) fn name(rng: &mut Rng, female: u32) -> Name {
     }
 }
 
-/// A made-up CPR number for someone born on `birth`: seventh digit 9 (which dates every birth
-/// year 1937–2036 correctly), serial 9xxx, the last digit's parity matching the sex, and the old
-/// modulus-11 check deliberately failed. Every number issued before 2007 passes that check, so for
-/// the birth years used here (up to 2006) no real person has one of these numbers.
+/// A made-up CPR number that provably belongs to nobody. Scheme: the day and month of `birth`,
+/// a year 58–69 with a seventh digit 5–8 (which the CPR's century rule reads as 1858–1869), and
+/// the modulus-11 check deliberately failed.
+///
+/// Why no person can hold one: the CPR assigned numbers from 2 April 1968 to people alive then
+/// and to everyone born or immigrating since. Every number assigned before 2007 passes the
+/// modulus-11 check; numbers failing it have been issued only since 2007 (for birth dates that
+/// ran out of modulus-11 numbers), and nobody born before 1870 was alive in 2007, 137 years or
+/// more later. Numbers that merely fail modulus 11 are *not* safe (they are issued today), and
+/// `erstatningspersonnumre` (day + 60) are real numbers too. The date stays a valid one, as the
+/// writer requires. The last digit's parity still matches the sex.
 pub(crate) fn cpr(rng: &mut Rng, birth: NaiveDate, female: bool) -> String {
     let serial = rng.below(1000) as u32;
     let mut last = serial % 10;
     if female != last.is_multiple_of(2) {
         last = (last + 1) % 10;
     }
+    let seventh = 5 + rng.below(4) as u32;
+    let year = 58 + rng.below(12) as u32;
+    // 29 February only exists in the leap years 1860, 1864 and 1868 of that range.
+    let (day, month) = match (birth.day(), birth.month()) {
+        (29, 2) if !year.is_multiple_of(4) => (28, 2),
+        other => other,
+    };
     let mut digits = format!(
-        "{:02}{:02}{:02}9{:02}{}",
-        birth.day(),
-        birth.month(),
-        birth.year() % 100,
+        "{day:02}{month:02}{year:02}{seventh}{:02}{last}",
         serial / 10,
-        last
     );
     const WEIGHTS: [u32; 10] = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
     let sum: u32 = digits
@@ -190,10 +200,12 @@ impl Namer {
         100_000 + self.next_employee
     }
 
-    /// The next EAN location number in the public sector's 5798000 range, with its check digit.
+    /// The next made-up EAN location number, with a valid check digit. Prefix 2: GS1 keeps
+    /// 020–029 and 200–299 for restricted circulation (numbers a company uses internally), so no
+    /// GLN of a real institution starts with 2; the public sector's real ones start 5798.
     pub(crate) fn ean(&mut self) -> String {
         self.next_ean += 1;
-        ean13(&format!("5798000{:05}", 10_000 + self.next_ean * 7))
+        ean13(&format!("2798000{:05}", 10_000 + self.next_ean * 7))
     }
 }
 
@@ -220,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn cprs_are_valid_dates_and_fail_modulus_11() {
+    fn cprs_date_from_1858_to_1869_and_fail_modulus_11() {
         let mut rng = Rng::new(&[7]);
         for n in 0..5_000 {
             let from = NaiveDate::from_ymd_opt(2007 + (n % 19), 1, 1).expect("date");
@@ -236,7 +248,11 @@ mod tests {
                 .sum();
             assert_ne!(sum % 11, 0, "{cpr}");
             assert_eq!(digits[9].is_multiple_of(2), female, "{cpr}");
-            assert_eq!(&cpr[..6], birth.format("%d%m%y").to_string());
+            assert_eq!(&cpr[2..4], birth.format("%m").to_string());
+            // The CPR's century rule reads it as a birth in 1858–1869.
+            assert!((5..=8).contains(&digits[6]), "{cpr}");
+            let year = digits[4] * 10 + digits[5];
+            assert!((58..=69).contains(&year), "{cpr}");
         }
     }
 
@@ -256,7 +272,9 @@ mod tests {
         assert_eq!(namer.ad_id(&name), "anso01");
         assert_eq!(namer.ad_id(&name), "anso02");
         for _ in 0..100 {
-            assert!(check_ean(&namer.ean()).is_ok());
+            let ean = namer.ean();
+            assert!(check_ean(&ean).is_ok());
+            assert!(ean.starts_with('2'), "restricted circulation: {ean}");
         }
     }
 }

@@ -28,18 +28,16 @@ const ANSVARLIG_INDSIGT: &[&str] = &["ansvarlig", "indsigt"];
 const UDFOERENDE: &[&str] = &["udfoerende"];
 const INDSIGT: &[&str] = &["indsigt"];
 
-const TOP: &[&str] = &[
-    "Personale: ansættelse/afskedigelse",
-    "Økonomi: budgetansvar",
-    "Beredskabsledelse",
-];
+/// Responsibilities, as titles of the catalogue's facet `responsibility`.
+const TOP: &[&str] = &["Personaleansvar", "Økonomiansvar", "Beredskabsledelse"];
 const LEAD: &[&str] = &[
-    "Personale: ansættelse/afskedigelse",
-    "Personale: MUS-kompetence",
-    "Økonomi: budgetansvar",
-    "Arbejdsmiljø",
+    "Personaleansvar",
+    "Ansættelse og afskedigelse",
+    "MUS-kompetence",
+    "Budgetansvar",
+    "Arbejdsmiljøansvar",
 ];
-const TEAM: &[&str] = &["Personale: MUS-kompetence", "Personale: øvrige"];
+pub(crate) const TEAM: &[&str] = &["MUS-kompetence", "Øvrigt personaleansvar"];
 
 macro_rules! profile {
     ($name:ident, $key:literal, $leader:literal, $mtype:literal, $resp:expr, female $female:literal,
@@ -207,7 +205,7 @@ profile!(AREA, "area", "Centerchef", "Chef", LEAD, female 70, it None,
     kle &[], institution false,
     [("Konsulent", 40), ("Administrativ medarbejder", 30), ("Udviklingskonsulent", 20), ("Specialkonsulent", 10)]);
 
-profile!(TECHNICAL, "technical", "Afdelingschef", "Chef", LEAD, female 40, it Some(("Byggesagsbehandling BOM", 40)),
+profile!(TECHNICAL, "technical", "Afdelingschef", "Chef", LEAD, female 40, it Some(("Byg og Miljø (BOM)", 40)),
     kle &[("01", ANSVARLIG), ("02", ANSVARLIG)], institution false,
     [("Ingeniør", 25), ("Byggesagsbehandler", 20), ("Arkitekt", 10), ("Miljømedarbejder", 15),
      ("Biolog", 8), ("Landinspektør", 4), ("Planlægger", 10), ("Fuldmægtig", 8)]);

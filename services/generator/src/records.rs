@@ -5,11 +5,13 @@
 //! not some other crate in the build turns on serde_json's `preserve_order`.
 
 use chrono::NaiveDate;
-use orghub_contracts::EntityKind;
+use orghub_contracts::catalogue::{self, Entry};
+use orghub_contracts::{EntityKind, Facet};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::Line;
+use crate::classes::Classes;
 
 /// A JSON object from key/value pairs, inserted in sorted key order.
 pub(crate) fn object(mut pairs: Vec<(&'static str, Value)>) -> Value {
@@ -40,13 +42,28 @@ fn id(u: Uuid) -> Value {
     Value::String(u.to_string())
 }
 
+/// A class reference: the UUID of the catalogue class of `facet` titled `title`.
+fn class(c: &Classes, facet: Facet, title: &str) -> Value {
+    id(c.uuid(facet, title))
+}
+
+/// A class of the standard catalogue, in the generated municipality.
+#[derive(Debug, Clone)]
+pub(crate) struct ClassRec {
+    pub entry: Entry,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct UnitRec {
     pub uuid: Uuid,
     pub from: NaiveDate,
     pub name: String,
     pub user_key: String,
+    /// Titles of the unit's classes.
     pub unit_type: &'static str,
+    pub unit_level: Option<String>,
+    /// `None`: the line organisation.
+    pub hierarchy: Option<&'static str>,
     pub parent: Option<Uuid>,
 }
 
@@ -113,15 +130,76 @@ pub(crate) struct ItAccountRec {
     pub it_system: &'static str,
     pub user_id: String,
     pub external_id: Option<String>,
+    pub engagements: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupRec {
+    pub uuid: Uuid,
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+    pub name: String,
+    pub user_key: String,
+    pub group_type: &'static str,
+    pub parent: Option<Uuid>,
+    pub unit: Option<Uuid>,
+}
+
+/// What an association ties a person to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Member {
+    Unit(Uuid),
+    Group(Uuid),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AssociationRec {
+    pub uuid: Uuid,
+    pub from: NaiveDate,
+    pub to: Option<NaiveDate>,
+    pub person: Uuid,
+    pub of: Member,
+    pub association_type: &'static str,
+}
+
+impl ClassRec {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
+        let k = c.kommune();
+        let e = &self.entry;
+        let state = object(vec![
+            ("validity", validity(catalogue::valid_from(), None)),
+            ("facet", text(e.facet.key())),
+            ("user_key", text(e.user_key)),
+            ("title", text(e.title)),
+            (
+                "parent",
+                e.parent.map_or(Value::Null, |p| {
+                    id(orghub_contracts::facet::class_uuid(k, e.facet, p))
+                }),
+            ),
+        ]);
+        Line::new(EntityKind::Class, e.uuid(k), state)
+    }
 }
 
 impl UnitRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
         let state = object(vec![
             ("validity", validity(self.from, None)),
             ("name", text(&self.name)),
             ("user_key", text(&self.user_key)),
-            ("unit_type", text(self.unit_type)),
+            ("unit_type", class(c, Facet::UnitType, self.unit_type)),
+            (
+                "unit_level",
+                self.unit_level
+                    .as_deref()
+                    .map_or(Value::Null, |l| class(c, Facet::UnitLevel, l)),
+            ),
+            (
+                "hierarchy",
+                self.hierarchy
+                    .map_or(Value::Null, |h| class(c, Facet::Hierarchy, h)),
+            ),
             ("parent", self.parent.map_or(Value::Null, id)),
         ]);
         Line::new(EntityKind::Unit, self.uuid, state)
@@ -129,7 +207,7 @@ impl UnitRec {
 }
 
 impl PersonRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, _: &Classes) -> Line {
         let mut pairs = vec![
             ("validity", validity(self.from, None)),
             ("given_name", text(&self.given_name)),
@@ -144,13 +222,16 @@ impl PersonRec {
 }
 
 impl EngagementRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
         let state = object(vec![
             ("validity", validity(self.from, self.to)),
             ("person", id(self.person)),
             ("unit", id(self.unit)),
-            ("job_title", text(self.job_title)),
-            ("engagement_type", text(self.engagement_type)),
+            ("job_title", class(c, Facet::JobTitle, self.job_title)),
+            (
+                "engagement_type",
+                class(c, Facet::EngagementType, self.engagement_type),
+            ),
             ("primary", Value::Bool(self.primary)),
             ("user_key", text(&self.user_key)),
         ]);
@@ -159,16 +240,27 @@ impl EngagementRec {
 }
 
 impl ManagerRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
         let state = object(vec![
             ("validity", validity(self.from, None)),
             ("unit", id(self.unit)),
             ("person", self.person.map_or(Value::Null, id)),
-            ("manager_type", text(self.manager_type)),
-            ("manager_level", text(&self.manager_level)),
+            (
+                "manager_type",
+                class(c, Facet::ManagerType, self.manager_type),
+            ),
+            (
+                "manager_level",
+                class(c, Facet::ManagerLevel, &self.manager_level),
+            ),
             (
                 "responsibilities",
-                Value::Array(self.responsibilities.iter().map(|r| text(r)).collect()),
+                Value::Array(
+                    self.responsibilities
+                        .iter()
+                        .map(|r| class(c, Facet::Responsibility, r))
+                        .collect(),
+                ),
             ),
         ]);
         Line::new(EntityKind::Manager, self.uuid, state)
@@ -176,7 +268,7 @@ impl ManagerRec {
 }
 
 impl AddressRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, _: &Classes) -> Line {
         let state = object(vec![
             ("validity", validity(self.from, None)),
             (
@@ -195,7 +287,7 @@ impl AddressRec {
 }
 
 impl KleRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, _: &Classes) -> Line {
         let state = object(vec![
             ("validity", validity(self.from, None)),
             ("unit", id(self.unit)),
@@ -210,12 +302,16 @@ impl KleRec {
 }
 
 impl ItAccountRec {
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
         let mut pairs = vec![
             ("validity", validity(self.from, None)),
             ("person", id(self.person)),
-            ("it_system", text(self.it_system)),
+            ("it_system", class(c, Facet::ItSystem, self.it_system)),
             ("user_id", text(&self.user_id)),
+            (
+                "engagements",
+                Value::Array(self.engagements.iter().map(|e| id(*e)).collect()),
+            ),
         ];
         if let Some(external) = &self.external_id {
             pairs.push(("external_id", text(external)));
@@ -224,9 +320,44 @@ impl ItAccountRec {
     }
 }
 
+impl GroupRec {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
+        let state = object(vec![
+            ("validity", validity(self.from, self.to)),
+            ("name", text(&self.name)),
+            ("user_key", text(&self.user_key)),
+            ("group_type", class(c, Facet::GroupType, self.group_type)),
+            ("parent", self.parent.map_or(Value::Null, id)),
+            ("unit", self.unit.map_or(Value::Null, id)),
+        ]);
+        Line::new(EntityKind::Group, self.uuid, state)
+    }
+}
+
+impl AssociationRec {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
+        let (unit, group) = match self.of {
+            Member::Unit(u) => (id(u), Value::Null),
+            Member::Group(g) => (Value::Null, id(g)),
+        };
+        let state = object(vec![
+            ("validity", validity(self.from, self.to)),
+            ("person", id(self.person)),
+            ("unit", unit),
+            ("group", group),
+            (
+                "association_type",
+                class(c, Facet::AssociationType, self.association_type),
+            ),
+        ]);
+        Line::new(EntityKind::Association, self.uuid, state)
+    }
+}
+
 /// One generated entity, typed.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
+    Class(ClassRec),
     Unit(UnitRec),
     Person(PersonRec),
     Engagement(EngagementRec),
@@ -234,11 +365,14 @@ pub(crate) enum Item {
     Address(AddressRec),
     Kle(KleRec),
     ItAccount(ItAccountRec),
+    Group(GroupRec),
+    Association(AssociationRec),
 }
 
 impl Item {
     pub(crate) fn kind(&self) -> EntityKind {
         match self {
+            Item::Class(_) => EntityKind::Class,
             Item::Unit(_) => EntityKind::Unit,
             Item::Person(_) => EntityKind::Person,
             Item::Engagement(_) => EntityKind::Engagement,
@@ -246,18 +380,23 @@ impl Item {
             Item::Address(_) => EntityKind::Address,
             Item::Kle(_) => EntityKind::Kle,
             Item::ItAccount(_) => EntityKind::ItAccount,
+            Item::Group(_) => EntityKind::Group,
+            Item::Association(_) => EntityKind::Association,
         }
     }
 
-    pub(crate) fn line(&self) -> Line {
+    pub(crate) fn line(&self, c: &Classes) -> Line {
         match self {
-            Item::Unit(r) => r.line(),
-            Item::Person(r) => r.line(),
-            Item::Engagement(r) => r.line(),
-            Item::Manager(r) => r.line(),
-            Item::Address(r) => r.line(),
-            Item::Kle(r) => r.line(),
-            Item::ItAccount(r) => r.line(),
+            Item::Class(r) => r.line(c),
+            Item::Unit(r) => r.line(c),
+            Item::Person(r) => r.line(c),
+            Item::Engagement(r) => r.line(c),
+            Item::Manager(r) => r.line(c),
+            Item::Address(r) => r.line(c),
+            Item::Kle(r) => r.line(c),
+            Item::ItAccount(r) => r.line(c),
+            Item::Group(r) => r.line(c),
+            Item::Association(r) => r.line(c),
         }
     }
 }

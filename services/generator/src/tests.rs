@@ -63,7 +63,7 @@ fn the_small_organisation_is_pinned() {
     let bytes = ndjson(&reference(Size::Small));
     assert_eq!(
         fingerprint(&bytes),
-        0x171c_02ba_2cce_3af5,
+        0xbc25_e0f7_0714_bdb7,
         "the small organisation of 825, seed 1 changed: its fingerprint is now {:#x}",
         fingerprint(&bytes)
     );
@@ -80,10 +80,10 @@ fn different_seeds_and_municipalities_differ() {
         bytes
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                let v: Value = serde_json::from_slice(l).expect("json line");
-                v["uuid"].as_str().expect("uuid").to_owned()
-            })
+            .map(|l| serde_json::from_slice::<Value>(l).expect("json line"))
+            // The catalogue's classes are the same in every organisation of a municipality.
+            .filter(|v| v["kind"] != "class")
+            .map(|v| v["uuid"].as_str().expect("uuid").to_owned())
             .collect()
     };
     assert!(uuids(&a).is_disjoint(&uuids(&b)), "seeds share no UUIDs");
@@ -91,9 +91,13 @@ fn different_seeds_and_municipalities_differ() {
 
 #[test]
 fn lines_have_the_import_shape() {
-    let line = organisation(&reference(Size::Small))
-        .next()
-        .expect("a first line");
+    let mut lines = organisation(&reference(Size::Small));
+    let first = lines.next().expect("a first line");
+    assert_eq!(first.kind, EntityKind::Class, "the catalogue comes first");
+    assert_eq!(first.state["validity"]["from"], "1900-01-01");
+    let line = lines
+        .find(|l| l.kind == EntityKind::Unit)
+        .expect("a first unit");
     let json: Value = serde_json::from_str(&line.to_json()).expect("json");
     assert_eq!(json["kind"], "unit");
     assert_eq!(json["uuid"], line.uuid.to_string());
@@ -163,11 +167,13 @@ fn world_of(o: &Options) -> (World, Stats) {
         );
         stats.count(line.kind);
     }
+    // One root per hierarchy: the line organisation, the payroll and the MED organisation.
     let roots = world.roots();
-    assert_eq!(roots.len(), 1, "exactly one root unit");
-    assert_eq!(
-        roots[0].1,
-        vec![orghub_contracts::Validity::open(tree::epoch())]
+    assert_eq!(roots.len(), 3, "a root unit per hierarchy");
+    assert!(
+        roots
+            .iter()
+            .any(|(_, v)| *v == vec![orghub_contracts::Validity::open(tree::epoch())])
     );
     (world, stats)
 }
@@ -258,16 +264,25 @@ fn other_municipalities_and_seeds_satisfy_the_writer_too() {
 fn sizes_hit_their_targets() {
     let small = stats(&reference(Size::Small));
     assert!((180..=260).contains(&small.persons), "{small}");
-    assert!((20..=45).contains(&small.units), "{small}");
+    // A manager function per line unit; the payroll and MED units come on top.
+    assert!((20..=45).contains(&small.managers), "{small}");
     let medium = stats(&reference(Size::Medium));
     assert!((4_500..=5_500).contains(&medium.persons), "{medium}");
     let large = stats(&reference(Size::Large));
     assert!((37_000..=44_000).contains(&large.persons), "{large}");
-    assert!((2_700..=3_300).contains(&large.units), "{large}");
+    assert!((2_700..=3_300).contains(&large.managers), "{large}");
     assert!((185_000..=220_000).contains(&large.total()), "{large}");
     for s in [small, medium, large] {
-        assert_eq!(s.managers, s.units, "a manager function per unit");
+        assert!(
+            s.units > s.managers,
+            "payroll and MED units beside the line units"
+        );
         assert!(s.engagements >= s.persons);
+        assert_eq!(
+            s.classes,
+            orghub_contracts::catalogue::entries().count() as u64
+        );
+        assert!(s.groups >= 3 && s.associations * 2 >= s.managers, "{s}");
     }
 }
 
@@ -308,6 +323,19 @@ fn the_organisation_looks_like_a_danish_municipality() {
         "unit names are unique in a municipality"
     );
 
+    // Class references resolve to the catalogue's titles.
+    let titles: HashMap<String, &str> = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Class)
+        .map(|l| {
+            (
+                l.uuid.to_string(),
+                l.state["title"].as_str().expect("title"),
+            )
+        })
+        .collect();
+    let title = |v: &Value| -> Option<&str> { v.as_str().and_then(|u| titles.get(u).copied()) };
+
     // Teachers work in schools, SOSU staff in care.
     let unit_name = |uuid: &Value| -> String {
         units[uuid.as_str().expect("uuid")].state["name"]
@@ -319,7 +347,7 @@ fn the_organisation_looks_like_a_danish_municipality() {
     let mut sosu = 0;
     for l in lines.iter().filter(|l| l.kind == EntityKind::Engagement) {
         let unit = unit_name(&l.state["unit"]);
-        match l.state["job_title"].as_str() {
+        match title(&l.state["job_title"]) {
             Some("Lærer") => {
                 teachers += 1;
                 assert!(
@@ -390,7 +418,7 @@ fn the_organisation_looks_like_a_danish_municipality() {
     let engagement_types: HashSet<&str> = lines
         .iter()
         .filter(|l| l.kind == EntityKind::Engagement)
-        .filter_map(|l| l.state["engagement_type"].as_str())
+        .filter_map(|l| title(&l.state["engagement_type"]))
         .collect();
     assert_eq!(
         engagement_types,
@@ -401,4 +429,149 @@ fn the_organisation_looks_like_a_danish_municipality() {
             "Elev"
         ])
     );
+}
+
+/// Titles of the class references of an organisation's lines, by class UUID.
+fn class_titles(lines: &[Line]) -> HashMap<String, String> {
+    lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Class)
+        .map(|l| {
+            let title = l.state["title"].as_str().expect("title").to_owned();
+            (l.uuid.to_string(), title)
+        })
+        .collect()
+}
+
+#[test]
+fn beside_the_line_organisation_are_payroll_and_med_hierarchies_groups_and_associations() {
+    let lines: Vec<Line> = organisation(&reference(Size::Medium)).collect();
+    let titles = class_titles(&lines);
+    let title = |v: &Value| v.as_str().and_then(|u| titles.get(u)).cloned();
+    let mut per_hierarchy: HashMap<String, usize> = HashMap::new();
+    let mut med_types = HashSet::new();
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Unit) {
+        let h = title(&l.state["hierarchy"]).unwrap_or_else(|| "line".into());
+        if h == "MED-organisation" {
+            med_types.insert(title(&l.state["unit_type"]).expect("unit type"));
+        }
+        *per_hierarchy.entry(h).or_default() += 1;
+    }
+    assert!(per_hierarchy["Lønorganisation"] > 10, "{per_hierarchy:?}");
+    assert!(per_hierarchy["MED-organisation"] > 10, "{per_hierarchy:?}");
+    assert_eq!(
+        med_types,
+        HashSet::from(["Hovedudvalg", "Områdeudvalg", "Lokaludvalg"].map(String::from))
+    );
+
+    let mut association_types: HashMap<String, usize> = HashMap::new();
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Association) {
+        *association_types
+            .entry(title(&l.state["association_type"]).expect("type"))
+            .or_default() += 1;
+    }
+    for expected in [
+        "MED-medlem",
+        "MED-formand",
+        "Arbejdsmiljørepræsentant",
+        "Tillidsrepræsentant",
+        "Projektleder",
+        "Projektdeltager",
+        "Styregruppemedlem",
+        "Netværksdeltager",
+    ] {
+        assert!(
+            association_types.get(expected).is_some_and(|n| *n > 0),
+            "no {expected}: {association_types:?}"
+        );
+    }
+    let groups: Vec<&Line> = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Group)
+        .collect();
+    assert!(
+        groups.iter().any(|g| g.state["parent"].is_string()),
+        "nested groups"
+    );
+    assert!(
+        groups.iter().any(|g| g.state["validity"]["to"].is_string()),
+        "ended projects"
+    );
+
+    // AD accounts serve engagements; some engagements ended in the past.
+    let ad = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::ItAccount)
+        .filter(|l| title(&l.state["it_system"]).as_deref() == Some("Active Directory"))
+        .collect::<Vec<_>>();
+    let serving = ad
+        .iter()
+        .filter(|l| {
+            l.state["engagements"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        })
+        .count();
+    assert!(
+        serving * 100 / ad.len() > 80,
+        "{serving} of {} serve",
+        ad.len()
+    );
+    let ended = lines
+        .iter()
+        .filter(|l| l.kind == EntityKind::Engagement)
+        .filter(|l| {
+            l.state["validity"]["to"]
+                .as_str()
+                .is_some_and(|t| t < "2026-01-01")
+        })
+        .count();
+    assert!(ended > 100, "{ended} engagements ended before 2026");
+
+    // Identifiers outside the live ranges.
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Address) {
+        let value = l.state["value"].as_str().unwrap_or_default();
+        match l.state["address_type"].as_str() {
+            Some("ean") => assert!(value.starts_with('2'), "{value}"),
+            Some("pnumber") => assert!(value.starts_with("99"), "{value}"),
+            _ => {}
+        }
+    }
+    for l in lines.iter().filter(|l| l.kind == EntityKind::Person) {
+        if let Some(cpr) = l.state["cpr"].as_str() {
+            let year: u32 = cpr[4..6].parse().expect("digits");
+            assert!((58..=69).contains(&year) && (b'5'..=b'8').contains(&cpr.as_bytes()[6]));
+        }
+    }
+}
+
+#[test]
+fn the_top_of_the_administration_differs_between_municipalities() {
+    let top = |code: &str| -> (String, String) {
+        let lines: Vec<Line> = organisation(&opts(code, Size::Small, 1)).collect();
+        let titles = class_titles(&lines);
+        let unit = lines
+            .iter()
+            .filter(|l| l.kind == EntityKind::Unit)
+            .nth(2)
+            .expect("a unit below the first forvaltning");
+        let first = lines
+            .iter()
+            .filter(|l| l.kind == EntityKind::Unit)
+            .find(|l| {
+                let t = l.state["unit_type"].as_str().and_then(|u| titles.get(u));
+                t.is_some_and(|t| t != "Kommune" && t != "Afdeling")
+            })
+            .unwrap_or(unit);
+        let t = first.state["unit_type"].as_str().expect("type");
+        (
+            titles[t].clone(),
+            first.state["name"].as_str().expect("name").to_owned(),
+        )
+    };
+    assert_eq!(top("751").0, "Magistratsafdeling");
+    assert_eq!(top("101").0, "Forvaltning");
+    let (kind, name) = top("860");
+    assert_eq!(kind, "Center");
+    assert!(name.starts_with("Center for "), "{name}");
 }

@@ -59,7 +59,7 @@ impl UnitNode {
 
     pub(crate) fn responsibilities(&self) -> &'static [&'static str] {
         if self.team {
-            &["Personale: MUS-kompetence", "Personale: øvrige"]
+            TEAM
         } else {
             self.profile.responsibilities
         }
@@ -81,6 +81,48 @@ struct Builder<'a> {
     names: HashSet<String>,
     towns: Vec<String>,
     name: &'static str,
+    governance: Governance,
+}
+
+/// How the municipality's administration is cut at the top, which differs between the 98: the
+/// magistrate municipalities (Aarhus, Odense, Aalborg) have magistratsafdelinger, København and
+/// Frederiksberg and some others forvaltninger, most a centre organisation (`Center for …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Governance {
+    Magistrat,
+    Forvaltninger,
+    Centre,
+}
+
+impl Governance {
+    pub(crate) fn of(code: u16) -> Governance {
+        match code {
+            751 | 461 | 851 => Governance::Magistrat,
+            101 | 147 => Governance::Forvaltninger,
+            _ if code.is_multiple_of(3) => Governance::Forvaltninger,
+            _ => Governance::Centre,
+        }
+    }
+
+    /// The unit type of the top units below the root.
+    fn unit_type(self) -> &'static str {
+        match self {
+            Governance::Magistrat => "Magistratsafdeling",
+            Governance::Forvaltninger => "Forvaltning",
+            Governance::Centre => "Center",
+        }
+    }
+
+    /// The name of a top unit for an area (`Børn og Unge`).
+    fn name(self, area: &str) -> String {
+        match (self, area) {
+            (Governance::Centre, "Borgmesterens Afdeling") => {
+                "Center for Økonomi og Styring".into()
+            }
+            (Governance::Centre, _) => format!("Center for {area}"),
+            _ => area.to_owned(),
+        }
+    }
 }
 
 /// Tags of the UUID counters, one per kind.
@@ -93,6 +135,8 @@ pub(crate) mod tags {
     pub const KLE: u64 = 6;
     pub const ITACCOUNT: u64 = 7;
     pub const EXTERNAL_ID: u64 = 8;
+    pub const GROUP: u64 = 9;
+    pub const ASSOCIATION: u64 = 10;
 }
 
 impl<'a> Builder<'a> {
@@ -133,6 +177,8 @@ impl<'a> Builder<'a> {
                 name,
                 user_key: format!("{}", 1001 + index),
                 unit_type,
+                unit_level: Some(format!("Niveau {}", depth + 1)),
+                hierarchy: None,
                 parent: parent.map(|p| self.units[p].rec.uuid),
             },
             parent,
@@ -276,6 +322,7 @@ pub(crate) fn build(opts: &Options, key: u64, uuids: &UuidSource) -> Tree {
         names: HashSet::new(),
         towns,
         name,
+        governance: Governance::of(opts.kommune.code()),
     };
     let staff = b.staff([(2, 3), (3, 4), (4, 6)]);
     let root = b.add(
@@ -305,10 +352,11 @@ fn directorate(
     kle: &'static [(&'static str, &'static [&'static str])],
 ) -> usize {
     let staff = b.staff([(1, 2), (3, 6), (6, 10)]);
+    let governance = b.governance;
     let d = b.add(
         Some(root),
-        name.to_owned(),
-        "Forvaltning",
+        governance.name(name),
+        governance.unit_type(),
         &DIRECTORATE,
         staff,
     );

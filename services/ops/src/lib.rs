@@ -10,7 +10,7 @@
 //!   `RABBITMQ_MGMT_URL`, `ORGHUB_VHOST`, `ORGHUB_WRITER_URL`, `ORGHUB_ADMIN_TOKEN`,
 //!   `ORGHUB_TOKEN`).
 //! - [`cmd`]: one file per command (`status`, `dlq`, `console`, `subscriber`, `token`, `sources`,
-//!   `import`, `generate`, `demo`).
+//!   `classes`, `import`, `generate`, `demo`).
 //! - [`console`]: the operator's web console (`orghubctl console`): overview, dead letters beside
 //!   the hub's documents, filter-driven replay and purge, behind the admin token.
 //! - [`dead_letters`]: reading a dead letter, selecting, and the AMQP scan that replays or
@@ -76,6 +76,10 @@ pub enum Command {
     /// Source systems of a municipality and what each owns: list, set.
     #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
     Sources(cmd::sources::SourcesCommand),
+    /// The standard catalogue of classes (job titles, engagement types, IT systems, hierarchies,
+    /// …): `seed` loads it into a municipality; seeding twice changes nothing.
+    #[command(subcommand, after_help = error::EXIT_CODES_HELP)]
+    Classes(cmd::classes::ClassesCommand),
     /// Stream an NDJSON file to the writer's import, with a progress bar; exit code 2 if any line
     /// was rejected.
     #[command(after_help = error::EXIT_CODES_HELP)]
@@ -100,6 +104,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Subscriber(command) => cmd::subscriber::run(command, settings).await,
         Command::Token(command) => cmd::token::run(command, settings).await,
         Command::Sources(command) => cmd::sources::run(command, settings).await,
+        Command::Classes(command) => cmd::classes::run(command, settings).await,
         Command::Import(args) => cmd::import::run(args, settings).await,
         Command::Generate(args) => cmd::generate::run(args),
         Command::Demo(args) => cmd::demo::run(args, settings).await,

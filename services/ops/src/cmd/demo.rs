@@ -344,6 +344,9 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
             dlq.to_string()
         }
     );
+    if converged {
+        super::demo_structure::print(&cache, kommune).await;
+    }
     println!(
         "  time taken        {:.1} s",
         started.elapsed().as_secs_f64()
@@ -358,6 +361,9 @@ pub async fn run(args: Args, settings: &Settings) -> Result<(), CliError> {
     );
     println!(
         "  cache         psql {cache_url} -c 'SELECT name, parent FROM orghub_cache.units LIMIT 10'"
+    );
+    println!(
+        "  structure     the queries behind the summary: services/ops/src/cmd/demo_structure.rs"
     );
     println!("  status        DATABASE_URL={db_url} ORGHUB_VHOST={VHOST} orghubctl status");
     if !args.keep_running {

@@ -2,9 +2,11 @@
 //! `run(args, &Settings) -> Result<(), CliError>`, printing a table or (`--json`) JSON on
 //! stdout.
 
+pub mod classes;
 pub mod console;
 pub mod demo;
 mod demo_midnight;
+pub mod demo_structure;
 pub mod dlq;
 pub mod generate;
 pub mod import;
