@@ -394,6 +394,9 @@ async fn orghubctl_creates_a_sourced_token_whose_writes_record_the_source() {
             "sd-løn",
             "--scope",
             "write:751",
+            // The SD person carries a CPR number: writing one needs the `cpr` scope.
+            "--scope",
+            "cpr:751",
             "--source",
             "sd",
             "--json",
