@@ -78,11 +78,28 @@ async fn sigterm_ends_a_subscriber_whose_cache_table_is_locked_within_30_s_and_n
     let amqp = orghub_broker::connect(&vhost.amqp_url, "probe")
         .await
         .expect("amqp");
-    eventually(DEADLINE, "the subscriber to hold every event", || async {
-        (unpublished(&db.pool).await == 0 && queue_depth(&amqp, &spec.queue()).await == 0)
-            .then_some(())
-    })
-    .await;
+    // Polled by hand rather than with `eventually`, so that a timeout says what it last saw
+    // (this wait timed out once under the whole suite's load; the next time tells why).
+    let until = tokio::time::Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    loop {
+        let left = unpublished(&db.pool).await;
+        let ready = queue_depth(&amqp, &spec.queue()).await;
+        if left == 0 && ready == 0 {
+            break;
+        }
+        if seen.last() != Some(&(left, ready)) {
+            seen.push((left, ready));
+        }
+        assert!(
+            tokio::time::Instant::now() < until,
+            "timed out after {DEADLINE:?} waiting for the subscriber to hold every event; \
+             (unpublished, ready in {}) went {seen:?}\nsubscriber log:\n{}",
+            spec.queue(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let pid = first.id().expect("pid").to_string();
     let sigterm = std::time::Instant::now();
