@@ -15,7 +15,7 @@ mod harness;
 mod isolation;
 mod midnight;
 mod ops;
-mod structure;
 mod sources;
+mod structure;
 mod subscriber;
 mod writer;

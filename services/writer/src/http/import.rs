@@ -417,7 +417,16 @@ pub async fn post_import(
     };
     // Writing a CPR number needs `cpr:<k>`: without it, lines that carry one are refused.
     let cpr_denied = (!caller.allows(Need::Cpr(kommune))).then(|| format!("cpr:{kommune}"));
-    let result = import_stream(&state, kommune, &ctx, import.as_ref(), guard, cpr_denied, body).await;
+    let result = import_stream(
+        &state,
+        kommune,
+        &ctx,
+        import.as_ref(),
+        guard,
+        cpr_denied,
+        body,
+    )
+    .await;
     if let Some(import) = &import
         && let Err(e) = state.store.import_end(import.id).await
     {
@@ -462,7 +471,13 @@ async fn import_stream(
     // One batch may wait while the previous one is written: reading and validating overlap
     // with the database work, and memory stays bounded.
     let (batches, mut ready) = tokio::sync::mpsc::channel::<Batch>(1);
-    let reader = tokio::spawn(read_body(body, import.is_some(), guard, cpr_denied, batches));
+    let reader = tokio::spawn(read_body(
+        body,
+        import.is_some(),
+        guard,
+        cpr_denied,
+        batches,
+    ));
     let mut summary = Summary::default();
     let mut written = Ok(());
     while let Some(batch) = ready.recv().await {
