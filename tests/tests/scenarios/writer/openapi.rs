@@ -89,6 +89,7 @@ async fn the_served_openapi_document_is_the_committed_one_with_a_path_per_kind()
         let one = format!("/api/v1/{{kommune}}/{collection}/{{uuid}}");
         for (path, method, operation) in [
             (one.clone(), "put", format!("put_{word}")),
+            (one.clone(), "patch", format!("patch_{word}")),
             (one.clone(), "get", format!("get_{word}")),
             (one.clone(), "delete", format!("delete_{word}")),
             (
