@@ -552,7 +552,7 @@ fn kind_paths(
     .json_answer("200", "Changed, or `changed: false`", &r(&names.written))
     .json_answer(
         "201",
-        "Created (the interval was a gap the patch filled whole)",
+        "Created: the entity was new, so the patch had to be a whole state",
         &r(&names.written),
     )
     .problems(problem, &write)
