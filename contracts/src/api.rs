@@ -7,6 +7,8 @@
 //! - [`ImportSummary`] and [`RejectedLine`]: the answer of `POST /import`.
 //! - [`TokenRecord`], [`NewToken`], [`NewTokenRequest`], [`TokenList`], [`Revoked`]: the admin
 //!   token API.
+//! - [`SourceDeclaration`], [`SourceDeclared`], [`SourceRecord`], [`SourceList`] ([`Owned`]):
+//!   the sources API.
 //! - [`Readiness`]: the body of `/readyz`.
 //! - [`SnapshotHead`]: the first line of `GET /snapshot`.
 //! - Per kind, generic over its attributes: [`PutBody`] and [`TerminateBody`] (the bodies of a
@@ -179,6 +181,57 @@ impl std::fmt::Debug for NewToken {
             .field("source", &self.source)
             .finish_non_exhaustive()
     }
+}
+
+/// What one source system owns of one kind (DESIGN §2 *Source systems*): the whole kind (`"*"`)
+/// or some of its attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Owned {
+    /// `"*"`: every attribute, and ending and deleting entities of the kind.
+    Whole(String),
+    /// These attributes of the kind.
+    Fields(Vec<String>),
+}
+
+/// The body of `PUT /api/v1/{kommune}/sources/{source}` (admin): what the source owns, by kind
+/// word or path. An owned item (a kind, or one attribute of a kind) belongs to one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SourceDeclaration {
+    pub owns: std::collections::BTreeMap<String, Owned>,
+}
+
+/// The answer of `PUT /api/v1/{kommune}/sources/{source}`: the declaration as stored (kinds by
+/// word, fields sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SourceDeclared {
+    pub source: String,
+    pub owns: std::collections::BTreeMap<String, Owned>,
+}
+
+/// A declared source system as `GET /api/v1/{kommune}/sources[/{source}]` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SourceRecord {
+    /// The source label, `[a-z][a-z0-9-]{0,31}`: the `origin` of the events its writes make.
+    pub source: String,
+    pub owns: std::collections::BTreeMap<String, Owned>,
+    /// When the declaration was last put.
+    pub updated_at: DateTime<Utc>,
+    /// The source's last write that changed something.
+    #[serde(default)]
+    pub last_write_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_full_import_at: Option<DateTime<Utc>>,
+    /// The summary of the source's last full import.
+    #[serde(default)]
+    pub last_full_import: Option<ImportSummary>,
+}
+
+/// The answer of `GET /api/v1/{kommune}/sources`: every declared source of the municipality.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SourceList {
+    pub kommune: Kommune,
+    pub sources: Vec<SourceRecord>,
 }
 
 /// The answer of `DELETE /api/v1/admin/tokens/{id}`.

@@ -304,9 +304,28 @@ pub fn file_name(ty: EventType) -> String {
     format!("{}.{}.json", ty.kind, ty.action)
 }
 
+/// The `origin` extension an example shows (DESIGN §4): the person's creation and update are
+/// sourced writes of the payroll system `sd`; the other examples come from unsourced writes (or,
+/// `effective` and `expired`, from no write). The typed [`OrgEvent`] does not carry it.
+pub fn origin(ty: EventType) -> Option<&'static str> {
+    match (ty.kind, ty.action) {
+        (EntityKind::Person, Action::Created | Action::Updated) => Some("sd"),
+        _ => None,
+    }
+}
+
+/// An example as structured-mode JSON, with its [`origin`] when it has one.
+pub fn to_json(ty: EventType) -> serde_json::Value {
+    let mut json = event(ty).to_json();
+    if let (Some(origin), Some(object)) = (origin(ty), json.as_object_mut()) {
+        object.insert("origin".into(), origin.into());
+    }
+    json
+}
+
 /// The committed text of an example: pretty structured-mode JSON with a final newline.
 pub fn render(ty: EventType) -> String {
-    let mut text = serde_json::to_string_pretty(&event(ty).to_json()).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&to_json(ty)).unwrap_or_default();
     text.push('\n');
     text
 }

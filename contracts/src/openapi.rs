@@ -21,7 +21,8 @@ use serde_json::{Map, Value, json};
 
 use crate::api::{
     Change, ChangesAnswer, History, ImportSummary, NewToken, NewTokenRequest, Page, Problem,
-    PutBody, PutChange, Readiness, Revoked, SnapshotHead, TerminateBody, TokenList, Written,
+    PutBody, PutChange, Readiness, Revoked, SnapshotHead, SourceDeclaration, SourceDeclared,
+    SourceList, SourceRecord, TerminateBody, TokenList, Written,
 };
 use crate::document::EntityDocument;
 use crate::entity::Attributes;
@@ -46,22 +47,37 @@ pub fn document() -> Value {
         new_token: ref_of::<NewToken>(&mut shared),
         revoked: ref_of::<Revoked>(&mut shared),
         readiness: ref_of::<Readiness>(&mut shared),
+        source_declaration: ref_of::<SourceDeclaration>(&mut shared),
+        source_declared: ref_of::<SourceDeclared>(&mut shared),
+        source_record: ref_of::<SourceRecord>(&mut shared),
+        source_list: ref_of::<SourceList>(&mut shared),
     };
     let mut changes = Vec::new();
     for kind in EntityKind::ALL {
         let names = crate::with_kind!(kind, T => kind_schemas::<T>(kind, &mut components));
         changes.push(json!({"$ref": format!("{SCHEMAS}{}", names.put_change)}));
+        changes.push(json!({"$ref": format!("{SCHEMAS}{}", names.patch_change)}));
         kind_paths(kind, &names, &refs, &mut paths);
     }
     changes.push(shared.subschema_for::<Change>().to_value());
     components.insert(
         "AnyChange".into(),
         json!({
-            "description": "One operation of `POST /changes`: a put of one kind's state, a terminate or a delete.",
+            "description": "One operation of `POST /changes`: a put of one kind's state, a patch of it (a JSON merge patch over its validity), a terminate or a delete.",
             "oneOf": changes
         }),
     );
-    for (name, schema) in shared.take_definitions(true) {
+    for (name, mut schema) in shared.take_definitions(true) {
+        if name == "Owned" {
+            // `"*"` or a non-empty list of attribute names (the untagged enum says "a string").
+            schema = json!({
+                "description": "What one source owns of one kind: `\"*\"` (the whole kind: every attribute, and ending and deleting its entities) or some of its attributes.",
+                "oneOf": [
+                    {"const": "*", "type": "string"},
+                    {"type": "array", "items": {"type": "string"}, "minItems": 1}
+                ]
+            });
+        }
         components.insert(name, schema);
     }
     shared_paths(&refs, &mut paths);
@@ -133,6 +149,8 @@ struct KindNames {
     history: String,
     page: String,
     put_change: String,
+    patch: String,
+    patch_change: String,
 }
 
 /// The generic types schemars names without their parameter, and the suffix of their per-kind
@@ -167,6 +185,8 @@ fn kind_schemas<A: Attributes>(kind: EntityKind, components: &mut Components) ->
         history: named(ref_of::<History<A>>(&mut generator)),
         page: named(ref_of::<Page<A>>(&mut generator)),
         put_change: named(ref_of::<PutChange<A>>(&mut generator)),
+        patch: format!("{prefix}Patch"),
+        patch_change: format!("{prefix}PatchChange"),
     };
     let cpr = (kind == EntityKind::Person).then(|| ref_of::<Cpr>(&mut generator));
     let own: Vec<String> = renames
@@ -207,7 +227,106 @@ fn kind_schemas<A: Attributes>(kind: EntityKind, components: &mut Components) ->
         }
         components.insert(name, schema);
     }
+    patch_schemas(kind, &prefix, &names, components);
     names
+}
+
+/// The kind's merge-patch schemas (`PATCH /{kind-path}/{uuid}`, `"op": "patch"` in
+/// `/changes`), made from its put schemas: `validity` is required, every attribute optional and
+/// nullable (absent keeps its value, `null` clears it).
+fn patch_schemas(kind: EntityKind, prefix: &str, names: &KindNames, components: &mut Components) {
+    let merge_patch = |components: &Components, source: &str, description: &str| {
+        let mut schema = components.0.get(source).cloned().unwrap_or_default();
+        if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+            for (field, property) in properties.iter_mut() {
+                if field == "validity" || field == "note" {
+                    continue;
+                }
+                if let Some(p) = property.as_object_mut() {
+                    p.remove("default");
+                }
+                *property = nullable(property.take());
+            }
+        }
+        schema["required"] = json!(["validity"]);
+        schema["description"] = description.into();
+        schema
+    };
+    let patch = merge_patch(
+        components,
+        &names.put,
+        "The body of `PATCH /{kind-path}/{uuid}`: a JSON merge patch (RFC 7396) over the interval `validity` names, and an optional note. An attribute left out keeps its value in each segment of the interval, `null` clears it; a gap in the interval gets the patch alone, which must then be a whole state. A sourced token may name only what its source owns.",
+    );
+    components.insert(names.patch.clone(), patch);
+    let state = format!("{prefix}PatchState");
+    let patch_state = merge_patch(
+        components,
+        &format!("{prefix}State"),
+        "The `state` of a `patch` in `POST /changes`: a JSON merge patch (RFC 7396) over the interval `validity` names.",
+    );
+    components.insert(state.clone(), patch_state);
+    components.insert(
+        names.patch_change.clone(),
+        json!({
+            "description": "A `patch` of one entity in `POST /changes`: a JSON merge patch over its validity.",
+            "properties": {
+                "kind": {"const": kind.word()},
+                "op": {"const": "patch"},
+                "state": {"$ref": format!("{SCHEMAS}{state}")},
+                "uuid": {"format": "uuid", "type": "string"}
+            },
+            "required": ["op", "kind", "uuid", "state"],
+            "type": "object"
+        }),
+    );
+}
+
+/// `schema` that also admits `null`.
+fn nullable(schema: Value) -> Value {
+    let admits_null = |s: &Value| match s.get("type") {
+        Some(Value::String(t)) => t == "null",
+        Some(Value::Array(ts)) => ts.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    if admits_null(&schema)
+        || schema
+            .get("anyOf")
+            .and_then(Value::as_array)
+            .is_some_and(|alts| alts.iter().any(admits_null))
+    {
+        return schema;
+    }
+    let mut schema = schema;
+    match schema.get("type").cloned() {
+        _ if ["$ref", "enum", "const"]
+            .iter()
+            .any(|k| schema.get(*k).is_some()) =>
+        {
+            let description = schema.as_object_mut().and_then(|o| o.remove("description"));
+            let mut wrapped = json!({"anyOf": [schema, {"type": "null"}]});
+            if let Some(d) = description {
+                wrapped["description"] = d;
+            }
+            wrapped
+        }
+        Some(Value::String(t)) => {
+            schema["type"] = json!([t, "null"]);
+            schema
+        }
+        Some(Value::Array(mut ts)) => {
+            ts.push("null".into());
+            schema["type"] = Value::Array(ts);
+            schema
+        }
+        _ => {
+            let description = schema.as_object_mut().and_then(|o| o.remove("description"));
+            let mut wrapped = json!({"anyOf": [schema, {"type": "null"}]});
+            if let Some(d) = description {
+                wrapped["description"] = d;
+            }
+            wrapped
+        }
+    }
 }
 
 /// Points `$ref`s at renamed definitions.
@@ -244,7 +363,9 @@ impl Scope {
     fn describe(self) -> &'static str {
         match self {
             Scope::Read => "Scope: `read:<kommune>` (`cpr:<kommune>` to see CPR numbers).",
-            Scope::Write => "Scope: `write:<kommune>` (and `cpr:<kommune>` to write a CPR number).",
+            Scope::Write => {
+                "Scope: `write:<kommune>` (and `cpr:<kommune>` to write a CPR number). A sourced token (one with a `source`) writes a state as a merge patch and is held to what its source owns."
+            }
             Scope::Admin => "Scope: `admin`.",
             Scope::None => "No token needed.",
         }
@@ -293,6 +414,10 @@ impl Op {
                 "kommune" => (
                     json!({"type": "string", "pattern": "^0?[0-9]{3}$"}),
                     "Kommunekode, e.g. 751 for Aarhus",
+                ),
+                "source" => (
+                    json!({"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"}),
+                    "The source label",
                 ),
                 _ => (json!({"type": "string", "format": "uuid"}), ""),
             };
@@ -351,11 +476,15 @@ impl Op {
 
 const UNAUTHORISED: (&str, &str) = ("401", "No or unknown token");
 const FORBIDDEN: (&str, &str) = ("403", "The token lacks the scope");
+const WRITE_FORBIDDEN: (&str, &str) = (
+    "403",
+    "The token lacks the scope: `write:<kommune>`, or `cpr:<kommune>` for a state that sets a CPR number (then `errors[]` points at its `/cpr`)",
+);
 const NOT_FOUND: (&str, &str) = ("404", "No such entity or municipality");
 const BAD_REQUEST: (&str, &str) = ("400", "Malformed request (JSON, query)");
 const CONFLICT: (&str, &str) = (
     "409",
-    "Refused by an integrity rule (dependents, a concurrent write)",
+    "Refused by an integrity rule (`urn:orghub:problem:dependents`, a concurrent write), or by ownership: `urn:orghub:problem:ownership` when a sourced token names a field, or ends an entity of a kind, that another source owns (`owner` names that source)",
 );
 const TOO_LARGE: (&str, &str) = ("413", "The body is over the limit");
 const INVALID: (&str, &str) = (
@@ -378,7 +507,7 @@ fn kind_paths(
     let write = [
         BAD_REQUEST,
         UNAUTHORISED,
-        FORBIDDEN,
+        WRITE_FORBIDDEN,
         NOT_FOUND,
         CONFLICT,
         TOO_LARGE,
@@ -410,6 +539,24 @@ fn kind_paths(
     .json_answer("201", "Created", &r(&names.written))
     .problems(problem, &write)
     .add(paths, &one, "put");
+
+    Op::new(
+        format!("patch_{word}"),
+        tag,
+        &format!(
+            "Change some of a {word}'s attributes over one validity interval (a JSON merge patch)"
+        ),
+        Scope::Write,
+    )
+    .json_body(&r(&names.patch))
+    .json_answer("200", "Changed, or `changed: false`", &r(&names.written))
+    .json_answer(
+        "201",
+        "Created: the entity was new, so the patch had to be a whole state",
+        &r(&names.written),
+    )
+    .problems(problem, &write)
+    .add(paths, &one, "patch");
 
     Op::new(
         format!("get_{word}"),
@@ -493,6 +640,10 @@ struct SharedRefs {
     new_token: String,
     revoked: String,
     readiness: String,
+    source_declaration: String,
+    source_declared: String,
+    source_record: String,
+    source_list: String,
 }
 
 fn shared_paths(refs: &SharedRefs, paths: &mut Map<String, Value>) {
@@ -501,7 +652,7 @@ fn shared_paths(refs: &SharedRefs, paths: &mut Map<String, Value>) {
     let write = [
         BAD_REQUEST,
         UNAUTHORISED,
-        FORBIDDEN,
+        WRITE_FORBIDDEN,
         NOT_FOUND,
         CONFLICT,
         TOO_LARGE,
@@ -627,6 +778,49 @@ fn shared_paths(refs: &SharedRefs, paths: &mut Map<String, Value>) {
     .problems(problem, &[BAD_REQUEST, UNAUTHORISED, FORBIDDEN, NOT_FOUND])
     .add(paths, "/api/v1/admin/tokens/{id}", "delete");
 
+    Op::new(
+        "list_sources".into(),
+        "sources",
+        "The municipality's declared source systems: what each owns, its last write and full import",
+        Scope::Read,
+    )
+    .json_answer("200", "Every declared source", &refs.source_list)
+    .problems(problem, &read)
+    .add(paths, "/api/v1/{kommune}/sources", "get");
+    Op::new(
+        "get_source".into(),
+        "sources",
+        "One declared source system",
+        Scope::Read,
+    )
+    .json_answer("200", "The source", &refs.source_record)
+    .problems(problem, &read)
+    .add(paths, "/api/v1/{kommune}/sources/{source}", "get");
+    Op::new(
+        "put_source".into(),
+        "sources",
+        "Declare what a source system owns in the municipality (replaces its declaration)",
+        Scope::Admin,
+    )
+    .json_body(&refs.source_declaration)
+    .json_answer("200", "Declared again", &refs.source_declared)
+    .json_answer("201", "Declared", &refs.source_declared)
+    .problems(
+        problem,
+        &[
+            BAD_REQUEST,
+            UNAUTHORISED,
+            FORBIDDEN,
+            NOT_FOUND,
+            (
+                "409",
+                "`urn:orghub:problem:ownership`: another source already owns an item of the declaration (`owner` names it)",
+            ),
+            INVALID,
+        ],
+    )
+    .add(paths, "/api/v1/{kommune}/sources/{source}", "put");
+
     text(
         Op::new("healthz".into(), "operations", "Liveness", Scope::None),
         "`ok`",
@@ -667,6 +861,10 @@ fn tags() -> Value {
     let others = [
         ("changes", "Atomic batches of operations on any kinds"),
         ("import", "Bulk NDJSON import"),
+        (
+            "sources",
+            "Source systems: what each owns (DESIGN §2 *Source systems*)",
+        ),
         ("feed", "Snapshot and event log"),
         ("admin", "Tokens"),
         ("operations", "Health, readiness, metrics, this document"),
@@ -701,7 +899,40 @@ mod tests {
                 .expect("typed body");
             let name = body.trim_start_matches(SCHEMAS);
             assert!(doc["components"]["schemas"][name]["properties"]["validity"].is_object());
+            let patch = &doc["paths"][&one]["patch"];
+            assert_eq!(patch["operationId"], format!("patch_{}", kind.word()));
+            let body = patch["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .expect("typed patch body");
+            let schema = &doc["components"]["schemas"][body.trim_start_matches(SCHEMAS)];
+            assert_eq!(schema["required"], json!(["validity"]), "{schema}");
+            assert_eq!(
+                patch["responses"]["409"]["content"]["application/problem+json"]["schema"]["$ref"],
+                format!("{SCHEMAS}Problem")
+            );
         }
+        let unit_patch = &doc["components"]["schemas"]["UnitPatch"]["properties"];
+        for field in ["name", "parent", "unit_type"] {
+            let p = &unit_patch[field];
+            let nullable = p["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("null")))
+                || p["anyOf"]
+                    .as_array()
+                    .is_some_and(|a| a.contains(&json!({"type": "null"})));
+            assert!(nullable, "UnitPatch.{field} is not nullable: {p}");
+        }
+        assert!(doc["components"]["schemas"]["Problem"]["properties"]["owner"].is_object());
+        for path in [
+            "/api/v1/{kommune}/sources",
+            "/api/v1/{kommune}/sources/{source}",
+        ] {
+            assert!(doc["paths"][path]["get"].is_object(), "{path}");
+        }
+        assert_eq!(
+            doc["paths"]["/api/v1/{kommune}/sources/{source}"]["put"]["operationId"],
+            "put_source"
+        );
         let engagement = &doc["components"]["schemas"]["EngagementPut"]["properties"];
         assert!(engagement["job_title"].is_object(), "{engagement}");
         let person = &doc["components"]["schemas"]["PersonPut"]["properties"];

@@ -52,8 +52,8 @@ def summary(action, noun):
         "updated": f"Emitted when a registration changes the timeline of {noun} (new or corrected attributes or validity, including future-dated states) without ending it.",
         "terminated": f"Emitted when the validity of {noun} is ended at a date (`POST .../terminate`): the last timeline segment now has `validity.to` set.",
         "deleted": f"Emitted when {noun} is deleted because it was registered in error (`DELETE`): `data.deleted` is true; remove it from your cache. History keeps it.",
-        "effective": f"Emitted just after midnight (Europe/Copenhagen) when a segment of {noun} became current that day without a write that day (a future-dated change took effect): `data.current` is the new segment, the timeline is unchanged. No `traceparent`.",
-        "expired": f"Emitted just after midnight (Europe/Copenhagen) when the validity of {noun} ended that day without a write that day: `data.current` is null, the timeline is unchanged. No `traceparent`.",
+        "effective": f"Emitted just after midnight (Europe/Copenhagen) when a segment of {noun} became current that day without a write that day (a future-dated change took effect): `data.current` is the new segment, the timeline is unchanged. No `traceparent` or `origin`.",
+        "expired": f"Emitted just after midnight (Europe/Copenhagen) when the validity of {noun} ended that day without a write that day: `data.current` is null, the timeline is unchanged. No `traceparent` or `origin`.",
     }[action]
 
 

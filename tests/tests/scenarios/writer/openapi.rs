@@ -89,6 +89,7 @@ async fn the_served_openapi_document_is_the_committed_one_with_a_path_per_kind()
         let one = format!("/api/v1/{{kommune}}/{collection}/{{uuid}}");
         for (path, method, operation) in [
             (one.clone(), "put", format!("put_{word}")),
+            (one.clone(), "patch", format!("patch_{word}")),
             (one.clone(), "get", format!("get_{word}")),
             (one.clone(), "delete", format!("delete_{word}")),
             (
@@ -241,5 +242,210 @@ async fn the_writers_answers_fit_the_schemas_the_document_names_per_kind() {
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["results"][2]["outcome"], "deleted", "{}", r.text);
+    env.stop().await;
+}
+
+/// [`call`] with `token` instead of the admin's.
+async fn call_as(
+    w: &TestWriter,
+    doc: &Value,
+    token: &str,
+    method: Method,
+    (template, concrete): (&str, &str),
+    body: Option<Value>,
+) -> Reply {
+    let m = method.as_str().to_lowercase();
+    if let Some(b) = &body {
+        fits(doc, template, &m, "request", b);
+    }
+    let reply = w.call(method, concrete, Some(token), body.as_ref()).await;
+    fits(doc, template, &m, &reply.status.to_string(), &reply.body);
+    reply
+}
+
+/// A token with `scopes` (in 751) writing for `source`, if any.
+async fn token_with(w: &TestWriter, scopes: &[&str], source: Option<&str>) -> String {
+    let mut body = json!({"name": "openapi-client", "scopes": scopes});
+    if let Some(source) = source {
+        body["source"] = json!(source);
+    }
+    let r = w
+        .admin(Method::POST, "/api/v1/admin/tokens", Some(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["token"].as_str().expect("the secret").to_owned()
+}
+
+#[tokio::test]
+async fn patches_sources_and_their_problems_fit_the_document() {
+    let env = TestHub::start(HubOptions::without_relay()).await;
+    let w = &env.writer;
+    let doc = w.get("/openapi.json").await.body;
+    let person = "/api/v1/{kommune}/persons/{uuid}";
+    let unit = "/api/v1/{kommune}/units/{uuid}";
+    let at = |collection: &str, n: u32| format!("/api/v1/751/{collection}/{}", id(n));
+    let (sources, one_source) = (
+        "/api/v1/{kommune}/sources",
+        "/api/v1/{kommune}/sources/{source}",
+    );
+
+    // The admin declares two sources; a second claim of an owned field is the ownership problem.
+    let sd = json!({"owns": {"person": ["given_name", "surname", "cpr"], "engagement": "*"}});
+    let r = call(
+        w,
+        &doc,
+        Method::PUT,
+        (one_source, "/api/v1/751/sources/sd"),
+        Some(sd.clone()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(
+        w,
+        &doc,
+        Method::PUT,
+        (one_source, "/api/v1/751/sources/sd"),
+        Some(sd),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ad = json!({"owns": {"itaccount": "*", "person": ["user_key"]}});
+    let r = call(
+        w,
+        &doc,
+        Method::PUT,
+        (one_source, "/api/v1/751/sources/ad"),
+        Some(ad),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let grab = json!({"owns": {"persons": ["surname"]}});
+    let r = call(
+        w,
+        &doc,
+        Method::PUT,
+        (one_source, "/api/v1/751/sources/hr"),
+        Some(grab),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["type"], "urn:orghub:problem:ownership", "{}", r.text);
+    assert_eq!(r.body["owner"], "sd", "{}", r.text);
+
+    // A sourced token writes what its source owns; its PUT is a merge patch.
+    let sd_token = token_with(w, &["read:751", "write:751", "cpr:751"], Some("sd")).await;
+    let state = json!({"validity": {"from": SINCE}, "given_name": "Mette", "surname": "Kristensen",
+                       "cpr": "0101901234"});
+    let r = call_as(
+        w,
+        &doc,
+        &sd_token,
+        Method::PUT,
+        (person, &at("persons", 2)),
+        Some(state),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call_as(
+        w,
+        &doc,
+        &sd_token,
+        Method::PATCH,
+        (person, &at("persons", 2)),
+        Some(json!({"validity": {"from": SINCE}, "user_key": "mk"})),
+    )
+    .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(r.body["type"], "urn:orghub:problem:ownership", "{}", r.text);
+    assert_eq!(r.body["owner"], "ad", "{}", r.text);
+
+    // PATCH: only what it names changes; null clears.
+    let r = call(
+        w,
+        &doc,
+        Method::PUT,
+        (unit, &at("units", 1)),
+        Some(json!({"validity": {"from": SINCE}, "name": "Aarhus Kommune", "user_key": "aarhus"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(
+        w,
+        &doc,
+        Method::PATCH,
+        (unit, &at("units", 1)),
+        Some(
+            json!({"validity": {"from": "2025-01-01"}, "name": "Aarhus", "user_key": null,
+                    "note": "renamed"}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["current"]["name"], "Aarhus", "{}", r.text);
+    assert!(r.body["current"]["user_key"].is_null(), "{}", r.text);
+    assert_eq!(
+        r.body["timeline"][0]["name"], "Aarhus Kommune",
+        "{}",
+        r.text
+    );
+
+    // `op: patch` in /changes.
+    let changes = json!([
+        {"op": "patch", "kind": "unit", "uuid": id(1), "state": {"validity": {"from": "2026-01-01"}, "name": "Aarhus K"}}
+    ]);
+    let r = call(
+        w,
+        &doc,
+        Method::POST,
+        ("/api/v1/{kommune}/changes", "/api/v1/751/changes"),
+        Some(changes),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["results"][0]["outcome"], "updated", "{}", r.text);
+
+    // Writing a CPR number needs `cpr:<k>`, on PATCH as on PUT.
+    let no_cpr = token_with(w, &["read:751", "write:751"], None).await;
+    let r = call_as(
+        w,
+        &doc,
+        &no_cpr,
+        Method::PATCH,
+        (person, &at("persons", 2)),
+        Some(json!({"validity": {"from": SINCE}, "cpr": "0202902345"})),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["errors"][0]["pointer"], "/cpr", "{}", r.text);
+
+    // The sources as a reader sees them.
+    let r = call(w, &doc, Method::GET, (sources, "/api/v1/751/sources"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["sources"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.text
+    );
+    let r = call(
+        w,
+        &doc,
+        Method::GET,
+        (one_source, "/api/v1/751/sources/sd"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["owns"]["engagement"], "*", "{}", r.text);
+    assert!(r.body["last_write_at"].is_string(), "{}", r.text);
+    let r = call(
+        w,
+        &doc,
+        Method::GET,
+        (one_source, "/api/v1/751/sources/nobody"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text);
     env.stop().await;
 }
